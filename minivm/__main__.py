@@ -1,0 +1,7 @@
+"""``python -m minivm``: the same as the ``minivm`` command."""
+
+import sys
+
+from minivm.cli import main
+
+sys.exit(main())

@@ -1,0 +1,80 @@
+"""The immutable code object: what the compiler produces for one function (or the file)."""
+
+from __future__ import annotations
+
+import attrs
+
+
+_ESCAPE_OUT = {"\\": "\\\\", '"': '\\"', "\n": "\\n", "\t": "\\t"}
+
+
+def quote(text: str) -> str:
+    """A string as the language writes it: double quotes and its own escapes."""
+    return '"' + "".join(_ESCAPE_OUT.get(c, c) for c in text) + '"'
+
+
+def format_literal(value: object) -> str:
+    """A constant as source would spell it: ``nil``, ``true``, ``2.5``, ``"a\\n"``."""
+    if value is None:
+        return "nil"
+    if value is True:
+        return "true"
+    if value is False:
+        return "false"
+    if isinstance(value, str):
+        return quote(value)
+    return repr(value)
+
+
+@attrs.frozen(eq=False)
+class FreeVarSource:
+    """Where a closure finds a captured variable when it is made in its parent:
+    a cell in one of the parent's local slots, or one of the parent's own captured cells."""
+
+    from_local: bool
+    index: int
+
+
+@attrs.frozen(eq=False)
+class CodeObject:
+    """Instructions, constants, names and a line table for one function.
+
+    ``instructions`` holds ``(opcode, argument)`` pairs; ``lines[i]`` is the source line of
+    instruction ``i`` (the table runs parallel to the code, as in clox). ``fast`` is the same
+    code with common sequences fused into single instructions; it has the same length and the
+    same offsets (a fused instruction stands at the first offset of the sequence it replaces).
+    """
+
+    name: str
+    file: str
+    first_line: int
+    params: tuple[str, ...]
+    local_names: tuple[str, ...]
+    instructions: tuple[tuple[int, int], ...]
+    lines: tuple[int, ...]
+    constants: tuple[object, ...]
+    names: tuple[str, ...]
+    free_names: tuple[str, ...]
+    free_sources: tuple[FreeVarSource, ...]
+    max_stack: int
+    fast: tuple[tuple[int, object], ...] = ()
+
+    @property
+    def arity(self) -> int:
+        """How many arguments a call must pass."""
+        return len(self.params)
+
+    @property
+    def display_name(self) -> str:
+        """The name shown in call chains: ``<main>``, ``<fn>`` for anonymous, else the name."""
+        return self.name or "<fn>"
+
+    def line_of(self, offset: int) -> int:
+        """The source line of the instruction at ``offset``."""
+        if 0 <= offset < len(self.lines):
+            return self.lines[offset]
+        return self.first_line
+
+    def nested(self) -> list[CodeObject]:
+        """The code objects of the functions defined directly in this one."""
+        return [c for c in self.constants if isinstance(c, CodeObject)]

@@ -1,0 +1,270 @@
+"""The ``minivm`` command line: ``run``, ``dis``, ``bench`` and ``experiment``.
+
+Exit status: 0 success, 1 a runtime error in any thread, 2 bad input (usage, missing file,
+syntax or compile error), 130 interrupted. No error shows a Python traceback of the VM
+(set ``MINIVM_DEBUG=1`` to see one for a bug of minivm itself).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import threading
+from collections.abc import Callable
+
+from minivm import __version__
+from minivm.errors import SourceError, format_internal_error, format_source_error
+from minivm.gil.policies import POLICY_NAMES
+
+EXIT_OK, EXIT_RUNTIME, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
+
+# Compiling a 3000-deep nested program recurses deeply on the host: give it room.
+COMPILE_STACK_BYTES = 512 * 1024 * 1024
+HOST_RECURSION_LIMIT = 200_000
+
+
+class _UsageError(Exception):
+    pass
+
+
+class _ArgumentParser(argparse.ArgumentParser):
+    """argparse, exiting with status 2 and a one-line hint, as usage errors should."""
+
+    def error(self, message: str):  # type: ignore[override]
+        self.print_usage(sys.stderr)
+        self.exit(EXIT_USAGE, f"{self.prog}: error: {message}\n")
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text.replace("_", ""))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
+    return value
+
+
+def _positive_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number of seconds, got {text!r}") from None
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"must be greater than 0, got {text}")
+    return value
+
+
+def _policy(text: str) -> str:
+    if text not in POLICY_NAMES:
+        raise argparse.ArgumentTypeError(
+            f"unknown policy '{text}' (choose from: {', '.join(POLICY_NAMES)})"
+        )
+    return text
+
+
+def add_vm_options(parser: argparse.ArgumentParser) -> None:
+    """The options that configure a VM, shared by ``run`` and ``experiment``'s defaults."""
+    parser.add_argument(
+        "--policy", type=_policy, default="ticks", metavar="NAME",
+        help=f"lock policy: {', '.join(POLICY_NAMES)} (default: ticks)",
+    )
+    parser.add_argument(
+        "--check-interval", type=_positive_int, default=100, metavar="N",
+        help="ticks (instructions) between checks (default: 100)",
+    )
+    parser.add_argument(
+        "--switch-interval", type=_positive_float, default=0.005, metavar="SECONDS",
+        help="how long a waiter waits before a drop request, for the timed policy (default: 0.005)",
+    )
+    parser.add_argument(
+        "--recursion-limit", type=_positive_int, default=1000, metavar="N",
+        help="maximum depth of guest calls (default: 1000)",
+    )
+    parser.add_argument(
+        "--max-steps", type=_positive_int, default=None, metavar="N",
+        help="stop with an error after N instructions in all (default: no limit)",
+    )
+    parser.add_argument(
+        "--max-threads", type=_positive_int, default=10_000, metavar="N",
+        help="refuse to spawn more than N threads in a run (default: 10000)",
+    )
+    parser.add_argument(
+        "--heap-check", action="store_true",
+        help="audit every reference count at exit (exit 1 on a mismatch)",
+    )  # fmt: skip
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The whole command line."""
+    parser = _ArgumentParser(
+        prog="minivm",
+        description="A bytecode VM that makes the global interpreter lock something you can "
+        "run, watch and change.",
+    )
+    parser.add_argument("--version", action="version", version=f"minivm {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_ArgumentParser)
+
+    run = sub.add_parser("run", help="run a program", description="Run a minivm program.")
+    source = run.add_mutually_exclusive_group(required=True)
+    source.add_argument("file", nargs="?", help="the .mv file to run")
+    source.add_argument("-c", dest="code", metavar="CODE", help="run CODE instead of a file")
+    add_vm_options(run)
+    from minivm.observe.options import add_observe_options
+
+    add_observe_options(run)
+    run.set_defaults(handler=cmd_run)
+
+    dis = sub.add_parser(
+        "dis", help="show a program's bytecode", description="Disassemble every code object."
+    )
+    dis_source = dis.add_mutually_exclusive_group(required=True)
+    dis_source.add_argument("file", nargs="?", help="the .mv file to disassemble")
+    dis_source.add_argument("-c", dest="code", metavar="CODE", help="disassemble CODE")
+    dis.set_defaults(handler=cmd_dis)
+
+    return parser
+
+
+def read_source(args: argparse.Namespace) -> tuple[str, str]:
+    """(file name, text) from ``FILE`` or ``-c``; raises ``SourceError`` or ``_UsageError``."""
+    from minivm.frontend.parser import decode_source
+
+    if args.code is not None:
+        return "<string>", args.code
+    path = args.file
+    try:
+        with open(path, "rb") as handle:
+            data = handle.read()
+    except FileNotFoundError:
+        raise _UsageError(f"minivm: cannot open '{path}': no such file") from None
+    except IsADirectoryError:
+        raise _UsageError(f"minivm: cannot open '{path}': it is a directory") from None
+    except OSError as exc:
+        raise _UsageError(f"minivm: cannot open '{path}': {exc.strerror}") from None
+    return path, decode_source(data, path)
+
+
+def with_big_stack(function: Callable[[], object]) -> object:
+    """Call ``function`` on a thread with a large stack and return (or raise) its result."""
+    outcome: dict[str, object] = {}
+
+    def body() -> None:
+        try:
+            outcome["value"] = function()
+        except BaseException as exc:  # handed back to the caller's thread
+            outcome["error"] = exc
+
+    old = threading.stack_size()
+    threading.stack_size(COMPILE_STACK_BYTES)
+    try:
+        worker = threading.Thread(target=body, name="minivm-compile", daemon=True)
+    finally:
+        threading.stack_size(old)
+    worker.start()
+    while worker.is_alive():
+        worker.join(0.05)
+    if "error" in outcome:
+        raise outcome["error"]  # type: ignore[misc]
+    return outcome.get("value")
+
+
+def compile_program(name: str, text: str):
+    """Source → code object on a big stack (deeply nested programs compile too)."""
+    from minivm.frontend.compiler import compile_source
+
+    return with_big_stack(lambda: compile_source(text, name))
+
+
+def cmd_dis(args: argparse.Namespace) -> int:
+    """``minivm dis``."""
+    from minivm.bytecode.disasm import disassemble
+
+    name, text = read_source(args)
+    code = compile_program(name, text)
+    sys.stdout.write(disassemble(code))
+    return EXIT_OK
+
+
+def config_from_args(args: argparse.Namespace):
+    """A ``VMConfig`` from parsed ``run`` options."""
+    from minivm.runtime.machine import VMConfig
+
+    return VMConfig(
+        policy=args.policy,
+        check_interval=args.check_interval,
+        switch_interval=args.switch_interval,
+        recursion_limit=args.recursion_limit,
+        max_steps=args.max_steps,
+        max_threads=args.max_threads,
+        heap_check=args.heap_check,
+    )
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    """``minivm run``."""
+    from minivm.observe.options import ObserveSession
+    from minivm.runtime.machine import Machine
+
+    name, text = read_source(args)
+    code = compile_program(name, text)
+    session = ObserveSession.from_args(args)
+    if session.error:
+        raise _UsageError(session.error)
+    if args.policy == "none":
+        # The host switches threads only every 5 ms; switch far more often so that the
+        # unguarded heap's races actually happen (see docs/gil.md).
+        sys.setswitchinterval(1e-6)
+    machine = Machine(
+        config_from_args(args), events=session.events, source_lines={name: text.splitlines()}
+    )
+    try:
+        status = machine.run(code)
+    finally:
+        session.finish(machine)
+    return status
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of the ``minivm`` command; returns (and exits with) the status."""
+    sys.setrecursionlimit(HOST_RECURSION_LIMIT)
+    if hasattr(sys, "set_int_max_str_digits"):
+        sys.set_int_max_str_digits(0)  # ints of any size print in full
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not getattr(args, "handler", None):
+        parser.print_help(sys.stderr)
+        return _exit(EXIT_USAGE)
+    try:
+        status = args.handler(args)
+    except SourceError as error:
+        print(format_source_error(error), file=sys.stderr)
+        status = EXIT_USAGE
+    except _UsageError as error:
+        print(str(error), file=sys.stderr)
+        status = EXIT_USAGE
+    except KeyboardInterrupt:
+        print("minivm: interrupted", file=sys.stderr)
+        status = EXIT_INTERRUPTED
+    except BrokenPipeError:
+        status = EXIT_OK
+    except Exception as error:  # a bug in minivm itself
+        if os.environ.get("MINIVM_DEBUG"):
+            raise
+        print(format_internal_error(error), file=sys.stderr)
+        status = EXIT_RUNTIME
+    return _exit(status)
+
+
+def _exit(status: int) -> int:
+    """Flush and end the process. Guest threads still running (after an abort or Ctrl-C)
+    are daemon threads; ``os._exit`` ends them without waiting on the host's shutdown."""
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except (BrokenPipeError, ValueError, OSError):
+            pass
+    if any(t.daemon and t.is_alive() for t in threading.enumerate()):
+        os._exit(status)
+    return status

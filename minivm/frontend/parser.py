@@ -1,0 +1,410 @@
+"""Source text → syntax tree. The only module that knows where the grammar lives.
+
+The LALR parser runs with the tree builder attached (``transformer=``), so nodes are built
+as rules are reduced: no intermediate parse tree and no recursion, which is what lets
+3000-deep nesting parse. Every lark error is turned into a ``SourceError`` that names the
+position and says in words what was expected.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from importlib import resources
+from pathlib import Path
+
+import lark
+from lark import Token, v_args
+from lark.exceptions import UnexpectedCharacters, UnexpectedEOF, UnexpectedInput, UnexpectedToken
+
+from minivm.errors import Location, SourceError
+from minivm.frontend import nodes as n
+
+KEYWORDS = frozenset(
+    "let fn return if else while for in break continue spawn true false nil and or not".split()
+)
+MAX_INT_LITERAL_DIGITS = 100_000
+
+_ESCAPES = {"n": "\n", "t": "\t", "\\": "\\", '"': '"'}
+# Terminals that can start an expression; an "expected" list holding them says "an expression".
+_EXPRESSION_STARTERS = frozenset(
+    "NAME INT FLOAT STRING LPAR LSQB LBRACE MINUS NOT FN SPAWN TRUE FALSE NIL".split()
+)
+_TERMINAL_WORDS = {
+    "NAME": "a name",
+    "INT": "an integer",
+    "FLOAT": "a float",
+    "STRING": "a string",
+    "$END": "end of file",
+}
+
+
+def grammar_text() -> str:
+    """The grammar. An installed wheel carries it as ``minivm/grammar/minivm.lark``; an
+    editable install reads it from the checkout's top-level ``grammar/`` folder."""
+    try:
+        packaged = resources.files("minivm.grammar").joinpath("minivm.lark")
+        return packaged.read_text(encoding="utf-8")
+    except (ModuleNotFoundError, FileNotFoundError):
+        checkout = Path(__file__).resolve().parents[2] / "grammar" / "minivm.lark"
+        return checkout.read_text(encoding="utf-8")
+
+
+@lru_cache(maxsize=1)
+def _terminal_patterns() -> dict[str, str]:
+    parser = lark.Lark(grammar_text(), parser="lalr", lexer="basic")
+    return {
+        t.name: t.pattern.value
+        for t in parser.terminals
+        if isinstance(t.pattern, lark.lexer.PatternStr)
+    }
+
+
+def describe_terminal(name: str) -> str:
+    """A terminal's name in words: ``';'``, ``a name``, ``end of file``."""
+    if name in _TERMINAL_WORDS:
+        return _TERMINAL_WORDS[name]
+    literal = _terminal_patterns().get(name)
+    if literal is None:
+        return name.lower()
+    return f"'{literal}'"
+
+
+def _describe_token(token: Token) -> str:
+    if token.type == "$END":
+        return "end of file"
+    if token.type in _TERMINAL_WORDS:
+        return f"{_TERMINAL_WORDS[token.type]} '{token}'"
+    if str(token) in KEYWORDS:
+        return f"keyword '{token}'"
+    return f"'{token}'"
+
+
+def _describe_expected(expected: set[str]) -> str:
+    expected = {e for e in expected if not e.startswith("__")}
+    words: list[str] = []
+    if len(expected & _EXPRESSION_STARTERS) >= 4:
+        words.append("an expression")
+        expected -= _EXPRESSION_STARTERS
+    words += sorted(describe_terminal(e) for e in expected)
+    if not words:
+        return "something else"
+    if len(words) == 1:
+        return words[0]
+    return ", ".join(words[:-1]) + " or " + words[-1]
+
+
+class _TreeBuilder(lark.visitors.Transformer_NonRecursive):
+    """One method per grammar rule, each building one frozen node with its position."""
+
+    def __init__(self, file: str, lines: list[str]):
+        super().__init__()
+        self.file = file
+        self.lines = lines
+
+    def _error(self, message: str, line: int, column: int) -> SourceError:
+        text = self.lines[line - 1] if 0 < line <= len(self.lines) else ""
+        return SourceError("syntax error", message, Location(self.file, line, column), text)
+
+    @staticmethod
+    def _pos(meta_or_token) -> dict[str, int]:
+        return {"line": meta_or_token.line, "column": meta_or_token.column}
+
+    # -- statements
+    @v_args(meta=True)
+    def start(self, meta, children):
+        return n.Program(tuple(children), self.file, line=1, column=1)
+
+    @v_args(meta=True)
+    def let_stmt(self, meta, children):
+        name, value = children
+        self._check_name(name)
+        return n.Let(str(name), value, **self._pos(meta))
+
+    @v_args(meta=True)
+    def assign_stmt(self, meta, children):
+        target, value = children
+        self._check_target(target)
+        return n.Assign(target, value, None, **self._pos(meta))
+
+    @v_args(meta=True)
+    def aug_assign_stmt(self, meta, children):
+        target, op, value = children
+        self._check_target(target)
+        return n.Assign(target, value, str(op)[:-1], **self._pos(meta))
+
+    def aug_op(self, children):
+        return children[0]
+
+    def _check_target(self, target) -> None:
+        if not isinstance(target, n.Name | n.Index):
+            raise self._error(
+                "can only assign to a name or an index like a[i]", target.line, target.column
+            )
+
+    def _check_name(self, token: Token) -> None:
+        # Keywords never reach here (the lexer reserves them); this keeps the check explicit.
+        if str(token) in KEYWORDS:
+            raise self._error(f"'{token}' is a keyword", token.line, token.column)
+
+    @v_args(meta=True)
+    def if_stmt(self, meta, children):
+        cond, then, *rest = children
+        return n.If(cond, then, rest[0] if rest else None, **self._pos(meta))
+
+    def else_clause(self, children):
+        return children[0]
+
+    @v_args(meta=True)
+    def while_stmt(self, meta, children):
+        cond, body = children
+        return n.While(cond, body, **self._pos(meta))
+
+    @v_args(meta=True)
+    def for_stmt(self, meta, children):
+        var, iterable, body = children
+        return n.For(str(var), iterable, body, **self._pos(meta))
+
+    @v_args(meta=True)
+    def break_stmt(self, meta, children):
+        return n.Break(**self._pos(meta))
+
+    @v_args(meta=True)
+    def continue_stmt(self, meta, children):
+        return n.Continue(**self._pos(meta))
+
+    @v_args(meta=True)
+    def fn_stmt(self, meta, children):
+        name, params, body = children
+        function = n.FnExpr(str(name), params, body, **self._pos(meta))
+        return n.FnDecl(function, **self._pos(meta))
+
+    @v_args(meta=True)
+    def return_stmt(self, meta, children):
+        return n.Return(children[0] if children else None, **self._pos(meta))
+
+    @v_args(meta=True)
+    def expr_stmt(self, meta, children):
+        return n.ExprStmt(children[0], **self._pos(meta))
+
+    @v_args(meta=True)
+    def block(self, meta, children):
+        return n.Block(tuple(children), **self._pos(meta))
+
+    def params(self, children):
+        names = tuple(str(c) for c in children)
+        seen: set[str] = set()
+        for token in children:
+            if str(token) in seen:
+                raise self._error(f"duplicate parameter '{token}'", token.line, token.column)
+            seen.add(str(token))
+        return names
+
+    # -- expressions
+    @v_args(meta=True)
+    def or_op(self, meta, children):
+        return n.Logical("or", children[0], children[1], **self._pos(meta))
+
+    @v_args(meta=True)
+    def and_op(self, meta, children):
+        return n.Logical("and", children[0], children[1], **self._pos(meta))
+
+    @v_args(meta=True)
+    def not_op(self, meta, children):
+        return n.Unary("not", children[0], **self._pos(meta))
+
+    def compare(self, children):
+        left, op, right = children
+        return n.Binary(str(op), left, right, line=op.line, column=op.column)
+
+    binary = compare
+
+    def comp_op(self, children):
+        return children[0]
+
+    add_op = mul_op = comp_op
+
+    @v_args(meta=True)
+    def neg(self, meta, children):
+        operand = children[0]
+        if isinstance(operand, n.Literal) and type(operand.value) in (int, float):
+            return n.Literal(-operand.value, **self._pos(meta))
+        return n.Unary("-", operand, **self._pos(meta))
+
+    @v_args(meta=True)
+    def call(self, meta, children):
+        callee, args = children
+        # The position of a call is its '(' so that errors point at the call itself.
+        return n.Call(callee, args, **self._pos(meta))
+
+    def args(self, children):
+        return tuple(children)
+
+    @v_args(meta=True)
+    def index(self, meta, children):
+        target, index = children
+        return n.Index(target, index, **self._pos(meta))
+
+    def int_lit(self, children):
+        token = children[0]
+        digits = str(token).replace("_", "")
+        if len(digits) > MAX_INT_LITERAL_DIGITS:
+            raise self._error(
+                f"integer literal too long ({len(digits)} digits; the limit is "
+                f"{MAX_INT_LITERAL_DIGITS})",
+                token.line,
+                token.column,
+            )
+        return n.Literal(int(digits), **self._pos(token))
+
+    def float_lit(self, children):
+        token = children[0]
+        value = float(str(token).replace("_", ""))
+        if value == float("inf"):
+            raise self._error("number too large for a float", token.line, token.column)
+        return n.Literal(value, **self._pos(token))
+
+    def string_lit(self, children):
+        token = children[0]
+        return n.Literal(self._unescape(token), **self._pos(token))
+
+    def _unescape(self, token: Token) -> str:
+        body = str(token)[1:-1]
+        if "\\" not in body:
+            return body
+        out: list[str] = []
+        i = 0
+        while i < len(body):
+            ch = body[i]
+            if ch == "\\":
+                code = body[i + 1]
+                if code not in _ESCAPES:
+                    raise self._error(
+                        f"unknown escape '\\{code}' in string (use \\n \\t \\\\ or \\\")",
+                        token.line,
+                        token.column + 1 + i,
+                    )
+                out.append(_ESCAPES[code])
+                i += 2
+            else:
+                out.append(ch)
+                i += 1
+        return "".join(out)
+
+    def true_lit(self, children):
+        return n.Literal(True, **self._pos(children[0]))
+
+    def false_lit(self, children):
+        return n.Literal(False, **self._pos(children[0]))
+
+    def nil_lit(self, children):
+        return n.Literal(None, **self._pos(children[0]))
+
+    def name(self, children):
+        token = children[0]
+        return n.Name(str(token), **self._pos(token))
+
+    @v_args(meta=True)
+    def list_lit(self, meta, children):
+        return n.ListLit(tuple(c for c in children if c is not None), **self._pos(meta))
+
+    @v_args(meta=True)
+    def map_lit(self, meta, children):
+        return n.MapLit(tuple(c for c in children if c is not None), **self._pos(meta))
+
+    def pair(self, children):
+        return (children[0], children[1])
+
+    @v_args(meta=True)
+    def fn_expr(self, meta, children):
+        params, body = children
+        return n.FnExpr("", params, body, **self._pos(meta))
+
+    @v_args(meta=True)
+    def spawn_expr(self, meta, children):
+        call = children[0]
+        if not isinstance(call, n.Call):
+            raise self._error("spawn takes a call, like spawn f(x)", meta.line, meta.column)
+        return n.Spawn(call, **self._pos(meta))
+
+
+
+@lru_cache(maxsize=1)
+def _lark_parser() -> lark.Lark:
+    # lark caches the grammar analysis on disk (keyed on the grammar text): faster start-up.
+    return lark.Lark(
+        grammar_text(), parser="lalr", lexer="basic", propagate_positions=True, cache=True
+    )
+
+
+def parse(source: str, file: str = "<input>") -> n.Program:
+    """Parse ``source`` into a ``Program``; raise ``SourceError`` with a position on bad input."""
+    lines = source.splitlines()
+    try:
+        tree = _lark_parser().parse(source)
+    except UnexpectedInput as exc:
+        raise _translate(exc, file, lines, source) from None
+    # The tree builder works without recursion, so 3000-deep nesting builds too.
+    program = _TreeBuilder(file, lines).transform(tree)
+    if not program.body:
+        raise SourceError(
+            "syntax error",
+            "empty program: the file has no statements",
+            Location(file, 1, 1),
+            lines[0] if lines else "",
+        )
+    return program
+
+
+def _translate(exc: UnexpectedInput, file: str, lines: list[str], source: str) -> SourceError:
+    line = getattr(exc, "line", None) or 0
+    column = getattr(exc, "column", None) or 0
+    if isinstance(exc, UnexpectedCharacters):
+        char = source[exc.pos_in_stream] if exc.pos_in_stream < len(source) else ""
+        if char == '"':
+            message = "unterminated string (a string must close with \" on the same line)"
+        elif char == "\\":
+            message = "unexpected '\\' outside a string"
+        elif char.isprintable() and char not in " \t":
+            message = f"unexpected character '{char}'"
+        else:
+            message = f"unexpected character {char!r}"
+    elif isinstance(exc, UnexpectedToken):
+        token = exc.token
+        if token.type == "$END":
+            line, column = _end_position(lines)
+        message = f"expected {_describe_expected(set(exc.expected))}, found {_describe_token(token)}"
+        if str(token) in KEYWORDS and "NAME" in exc.expected:
+            message += " (keywords cannot be used as names)"
+    elif isinstance(exc, UnexpectedEOF):
+        line, column = _end_position(lines)
+        message = f"unexpected end of file, expected {_describe_expected(set(exc.expected))}"
+    else:  # pragma: no cover - lark has no other kinds today
+        message = str(exc)
+    text = lines[line - 1] if 0 < line <= len(lines) else ""
+    return SourceError("syntax error", message, Location(file, max(line, 1), max(column, 1)), text)
+
+
+def _end_position(lines: list[str]) -> tuple[int, int]:
+    if not lines:
+        return 1, 1
+    return len(lines), len(lines[-1]) + 1
+
+
+def decode_source(data: bytes, file: str) -> str:
+    """Bytes of a source file → text; bytes that are not UTF-8 are a syntax error with a place."""
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        before = data[: exc.start]
+        line = before.count(b"\n") + 1
+        line_start = before.rfind(b"\n") + 1
+        column = exc.start - line_start + 1
+        text = data[line_start:].split(b"\n", 1)[0].decode("utf-8", errors="replace")
+        raise SourceError(
+            "syntax error",
+            f"the file is not valid UTF-8 (byte 0x{data[exc.start]:02x})",
+            Location(file, line, column),
+            text,
+        ) from None
+
+

@@ -1,0 +1,135 @@
+"""The GIL: one lock for the whole VM, and the bookkeeping every policy shares.
+
+Design note
+-----------
+* **What it is.** ``GIL.holder`` is the guest thread allowed to execute instructions; at most
+  one thread holds it (CPython's ``interpreter_lock``/``gil->locked``). It is created when
+  the VM starts and granted to the main thread before its first instruction (the VM's
+  ``Py_Initialize``).
+* **Who waits on what.** Every field here is guarded by ``mutex``, the scheduler's one
+  lock (thread states and guest locks live under it too, so a wake-up and the GIL hand-off
+  it causes are one atomic step). A thread waiting for the GIL waits either on ``cond``
+  (the *battle* policies, ``ticks`` and ``timed``: whoever gets there first wins) or on its
+  own ``wake`` lock (the *hand-off* policies, ``fifo`` and ``priority``: the releaser names
+  the next holder and wakes exactly that thread).
+* **When a switch may happen.** Only at the check (every ``check_interval`` ticks), when
+  the holder blocks (``sleep``, ``join``, a contended ``acquire``), or when it ends. Never in
+  the middle of an instruction: that is what makes one instruction atomic.
+* **Invariants.** ``grant`` requires the GIL to be free and ``vacate`` requires the caller
+  to be the holder; a violation raises ``InternalError`` at once (a broken lock must stop the
+  VM, not limp on — the habit of CPython's ``Py_FatalError`` in ``ceval_gil.c``).
+* **What is counted.** ``switches`` counts changes of holder (CPython's ``switch_number``);
+  ``releaser_reacquired`` counts checks at which another thread was waiting and the same
+  thread ran on; per-thread held and waited time come from ``time.perf_counter_ns``.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections import deque
+from typing import TYPE_CHECKING
+
+from minivm.errors import InternalError
+
+if TYPE_CHECKING:
+    from minivm.gil.policies import Policy
+    from minivm.runtime.threads import GuestThread
+
+
+class GIL:
+    """The global interpreter lock of one VM: holder, waiters, counters, events."""
+
+    def __init__(self, policy: Policy, mutex: threading.Lock, events=None):
+        self.policy = policy
+        self.mutex = mutex
+        self.cond = threading.Condition(mutex)
+        # Signalled when the holder changes (CPython's switch_cond, for forced switching).
+        self.switch_cond = threading.Condition(mutex)
+        self.holder: GuestThread | None = None
+        self.last_holder: GuestThread | None = None
+        self.waiters: deque[GuestThread] = deque()
+        self.drop_request = False
+        # Counters (read by statistics).
+        self.switches = 0
+        self.tick_checks = 0
+        self.releaser_reacquired = 0
+        self.drop_requests = 0
+        self.forced_switches = 0
+        self.events = events
+        self.created_ns = time.perf_counter_ns()
+        self.held_ns = 0
+
+    # -- primitives; the caller holds ``mutex``
+    def grant(self, thread: GuestThread) -> None:
+        """Make ``thread`` the holder. The GIL must be free."""
+        if self.holder is not None:
+            raise InternalError(
+                f"GIL granted to thread {thread.tid} while thread {self.holder.tid} holds it"
+            )
+        now = time.perf_counter_ns()
+        self.holder = thread
+        if self.last_holder is not thread:
+            self.switches += 1
+            self.last_holder = thread
+        thread.acquisitions += 1
+        thread.held_since_ns = now
+        if thread.wait_started_ns:
+            waited = now - thread.wait_started_ns
+            thread.waited_ns += waited
+            thread.waits_ns.append(waited)
+            thread.wait_started_ns = 0
+        thread.vm.refill(thread)
+        if self.events is not None:
+            self.events.gil_event("gil_acquire", thread, now)
+
+    def vacate(self, thread: GuestThread, reason: str) -> None:
+        """``thread`` stops holding the GIL, for ``reason`` (tick, blocking, forced,
+        handoff, exit)."""
+        if self.holder is not thread:
+            holder = "nobody" if self.holder is None else f"thread {self.holder.tid}"
+            raise InternalError(f"thread {thread.tid} released the GIL held by {holder}")
+        now = time.perf_counter_ns()
+        self.holder = None
+        held = now - thread.held_since_ns
+        thread.held_ns += held
+        self.held_ns += held
+        thread.releases[reason] = thread.releases.get(reason, 0) + 1
+        if self.events is not None:
+            self.events.gil_event("gil_release", thread, now, reason=reason)
+
+    def start_waiting(self, thread: GuestThread) -> None:
+        """Record that ``thread`` begins to wait for the GIL."""
+        thread.wait_started_ns = time.perf_counter_ns()
+        if self.events is not None:
+            self.events.gil_event("gil_wait", thread, thread.wait_started_ns)
+
+    def park(self, thread: GuestThread) -> None:
+        """Wait on ``thread``'s own wake lock with ``mutex`` released; return with it held."""
+        self.mutex.release()
+        try:
+            thread.wake.acquire()
+        finally:
+            self.mutex.acquire()
+
+    def request_drop(self, by: GuestThread) -> None:
+        """A waiter timed out: ask the holder to drop the GIL at its next check."""
+        self.drop_request = True
+        self.drop_requests += 1
+        if self.events is not None:
+            self.events.gil_event("drop_request", by, time.perf_counter_ns())
+
+    # -- the policy's entry points, as the rest of the VM calls them
+    def acquire(self, thread: GuestThread) -> None:
+        """Block until ``thread`` holds the GIL (the policy decides who goes first)."""
+        with self.mutex:
+            self.policy.acquire(self, thread)
+
+    def release(self, thread: GuestThread, reason: str) -> None:
+        """``thread`` gives the GIL up because it blocks or ends."""
+        with self.mutex:
+            self.policy.release(self, thread, reason)
+
+    def check(self, thread: GuestThread) -> None:
+        """The check: the holder has spent its ticks; the policy may switch threads."""
+        self.policy.check(self, thread)

@@ -1,0 +1,312 @@
+"""The lock policies: one class each, behind one small interface.
+
+A policy decides three things, always with the GIL's ``mutex`` held unless noted:
+
+* ``acquire(gil, t)`` — ``t`` wants the GIL: take it now or wait;
+* ``release(gil, t, reason)`` — ``t`` blocks or ends: who, if anyone, gets the GIL;
+* ``check(gil, t)`` — the holder reached the check (called *without* the mutex, so that
+  the common case, nobody waiting, costs no locking at all);
+* ``make_runnable(gil, t)`` — the holder wakes ``t`` (from ``join``, a lock, or spawn);
+  ``resume(gil, t)`` — ``t``'s own host thread continues after that wake (no mutex held).
+
+Every wake-up is performed by the thread that causes it, while it holds the GIL: under
+``fifo`` that makes a program without ``sleep`` or ``time()`` run the same way every time.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import TYPE_CHECKING
+
+from minivm.errors import InternalError
+
+if TYPE_CHECKING:
+    from minivm.gil.lock import GIL
+    from minivm.runtime.threads import GuestThread
+
+
+class ThreadAbort(BaseException):  # noqa: N818 - a control-flow signal, not an error
+    """Unwinds a guest thread's host thread when the VM is aborting (deadlock, a failed
+    main thread, Ctrl-C). A ``BaseException`` so that nothing on the way catches it."""
+
+
+def _abort_if_stopping(thread: GuestThread) -> None:
+    if thread.vm.aborting:
+        raise ThreadAbort
+
+
+class Policy:
+    """The interface every lock policy implements."""
+
+    name = "?"
+    uses_gil = True
+
+    def acquire(self, gil: GIL, thread: GuestThread) -> None:
+        """Take the GIL for ``thread`` now, or wait until this policy lets it."""
+        raise NotImplementedError
+
+    def release(self, gil: GIL, thread: GuestThread, reason: str) -> None:
+        """``thread`` gives the GIL up (it blocks or ends)."""
+        raise NotImplementedError
+
+    def check(self, gil: GIL, thread: GuestThread) -> None:
+        """The holder reached the check; switch threads if the policy says so."""
+        raise NotImplementedError
+
+    def make_runnable(self, gil: GIL, thread: GuestThread) -> None:
+        """The holder wakes ``thread``; by default it will compete for the GIL itself."""
+        thread.wake.release()
+
+    def resume(self, gil: GIL, thread: GuestThread) -> None:
+        """``thread`` was woken; get the GIL back before running on."""
+        gil.acquire(thread)
+
+
+class HandoffPolicy(Policy):
+    """Shared mechanics of the policies that name the next holder: the GIL is never free
+    while someone waits; the releaser grants it to the chosen waiter and wakes just that
+    thread, which finds itself the holder when it wakes."""
+
+    def choose(self, gil: GIL) -> GuestThread:
+        """The waiter that gets the GIL next."""
+        raise NotImplementedError
+
+    def yields_to(self, holder: GuestThread, candidate: GuestThread) -> bool:
+        """At the check: does the holder give way to ``candidate``?"""
+        return True
+
+    def acquire(self, gil: GIL, thread: GuestThread) -> None:
+        if gil.holder is None and not gil.waiters:
+            gil.grant(thread)
+            return
+        gil.start_waiting(thread)
+        gil.waiters.append(thread)
+        self._wait_for_grant(gil, thread)
+
+    def _wait_for_grant(self, gil: GIL, thread: GuestThread) -> None:
+        gil.park(thread)
+        _abort_if_stopping(thread)
+        if gil.holder is not thread:
+            raise InternalError(f"thread {thread.tid} woke without being granted the GIL")
+
+    def _hand_over(self, gil: GIL) -> None:
+        if gil.waiters:
+            chosen = self.choose(gil)
+            gil.waiters.remove(chosen)
+            gil.grant(chosen)
+            chosen.wake.release()
+
+    def release(self, gil: GIL, thread: GuestThread, reason: str) -> None:
+        gil.vacate(thread, reason)
+        self._hand_over(gil)
+
+    def check(self, gil: GIL, thread: GuestThread) -> None:
+        gil.tick_checks += 1
+        if not gil.waiters:
+            return
+        with gil.mutex:
+            if not gil.waiters:
+                return
+            chosen = self.choose(gil)
+            if not self.yields_to(thread, chosen):
+                gil.releaser_reacquired += 1
+                return
+            gil.vacate(thread, "handoff")
+            gil.waiters.remove(chosen)
+            gil.grant(chosen)
+            chosen.wake.release()
+            gil.start_waiting(thread)
+            gil.waiters.append(thread)
+            self._wait_for_grant(gil, thread)
+
+    def make_runnable(self, gil: GIL, thread: GuestThread) -> None:
+        if gil.holder is None and not gil.waiters:
+            gil.grant(thread)
+            thread.wake.release()
+        else:
+            gil.start_waiting(thread)
+            gil.waiters.append(thread)
+
+    def resume(self, gil: GIL, thread: GuestThread) -> None:
+        # The waker granted the GIL before it woke us: nothing left to do.
+        if gil.holder is not thread and not thread.vm.aborting:
+            raise InternalError(f"thread {thread.tid} resumed without the GIL")
+
+
+class FifoPolicy(HandoffPolicy):
+    """``fifo`` — a fair ticket lock. At the check, if anyone waits, the GIL goes straight
+    to the longest waiter and the holder queues behind it. No battle, so the releaser never
+    wins it back (``releaser_reacquired`` is 0 by design), and with every wake-up made under
+    the GIL by its cause, a program without ``sleep``/``time()`` is deterministic."""
+
+    name = "fifo"
+
+    def choose(self, gil: GIL) -> GuestThread:
+        return gil.waiters[0]
+
+
+class PriorityPolicy(HandoffPolicy):
+    """``priority`` — Java-style thread priorities (``Thread.setPriority``). At the check the
+    GIL goes to the waiting thread of highest priority if that is at least the holder's;
+    ties go in arrival order. When the holder blocks, the highest waiter gets it."""
+
+    name = "priority"
+
+    def choose(self, gil: GIL) -> GuestThread:
+        best = gil.waiters[0]
+        for waiter in gil.waiters:
+            if waiter.priority > best.priority:
+                best = waiter
+        return best
+
+    def yields_to(self, holder: GuestThread, candidate: GuestThread) -> bool:
+        return candidate.priority >= holder.priority
+
+
+class TicksPolicy(Policy):
+    """``ticks`` — CPython up to 3.1 (``ceval.c``'s ``_Py_Ticker``, ``sys.setcheckinterval``,
+    100 ticks by default). At the check the holder releases the GIL, signals every waiter,
+    and all of them, itself included, battle to take it again, in no order.
+
+    The battle is real: it is decided by which OS thread gets going first. On CPython 2 the
+    releaser nearly always won, because it was already running while the woken threads were
+    still being scheduled (the convoy David Beazley measured). Here every thread also needs
+    the *host* interpreter's lock to run at all, so the releaser yields the host lock once
+    (``time.sleep(0)``) between release and retake: without that, a woken waiter could never
+    run before the releaser had the GIL back, and the battle would be a foregone conclusion.
+    """
+
+    name = "ticks"
+
+    def acquire(self, gil: GIL, thread: GuestThread) -> None:
+        if gil.holder is None:
+            gil.grant(thread)
+            return
+        gil.start_waiting(thread)
+        gil.waiters.append(thread)
+        while gil.holder is not None:
+            gil.cond.wait()
+            _abort_if_stopping(thread)
+        gil.waiters.remove(thread)
+        gil.grant(thread)
+
+    def release(self, gil: GIL, thread: GuestThread, reason: str) -> None:
+        gil.vacate(thread, reason)
+        gil.cond.notify_all()
+
+    def check(self, gil: GIL, thread: GuestThread) -> None:
+        gil.tick_checks += 1
+        if not gil.waiters:
+            return
+        with gil.mutex:
+            gil.vacate(thread, "tick")
+            gil.cond.notify_all()
+        time.sleep(0)  # let the host run a woken waiter: see the class note
+        with gil.mutex:
+            if gil.holder is None:
+                if gil.waiters:
+                    gil.releaser_reacquired += 1
+                gil.grant(thread)
+            else:
+                self.acquire(gil, thread)
+
+
+class TimedPolicy(Policy):
+    """``timed`` — CPython 3.2 and later (``Python/ceval_gil.c``, ``sys.setswitchinterval``).
+
+    A waiter waits on the GIL's condition for up to ``switch_interval`` seconds; if it times
+    out and no switch happened meanwhile, it sets ``drop_request`` (``gil_drop_request``).
+    The holder polls the request at its check and drops the GIL ("forced"); then, as with
+    ``FORCE_SWITCHING``, it waits until another thread has taken the GIL before it competes
+    again, so a forced switch really switches.
+
+    The holder polls at every check (every ``--check-interval`` ticks), where CPython's
+    eval breaker is polled at certain instructions; with the default interval of 100 that is
+    every few microseconds, far below the 5 ms switch interval.
+    """
+
+    name = "timed"
+
+    def __init__(self, switch_interval: float):
+        self.switch_interval = switch_interval
+
+    def acquire(self, gil: GIL, thread: GuestThread) -> None:
+        if gil.holder is None and not gil.waiters:
+            self._take(gil, thread)
+            return
+        gil.start_waiting(thread)
+        gil.waiters.append(thread)
+        while gil.holder is not None:
+            switches_before = gil.switches
+            signalled = gil.cond.wait(self.switch_interval)
+            _abort_if_stopping(thread)
+            if not signalled and gil.holder is not None and gil.switches == switches_before:
+                gil.request_drop(thread)
+        gil.waiters.remove(thread)
+        self._take(gil, thread)
+
+    def _take(self, gil: GIL, thread: GuestThread) -> None:
+        gil.grant(thread)
+        gil.drop_request = False  # as take_gil() resets gil_drop_request
+        gil.switch_cond.notify_all()
+
+    def release(self, gil: GIL, thread: GuestThread, reason: str) -> None:
+        gil.vacate(thread, reason)
+        gil.cond.notify()
+
+    def check(self, gil: GIL, thread: GuestThread) -> None:
+        gil.tick_checks += 1
+        if not gil.drop_request:
+            if gil.waiters:
+                gil.releaser_reacquired += 1
+            return
+        with gil.mutex:
+            if not gil.drop_request or not gil.waiters:
+                gil.drop_request = False
+                return
+            gil.vacate(thread, "forced")
+            gil.forced_switches += 1
+            gil.cond.notify()
+            # FORCE_SWITCHING: do not compete until someone else has had the GIL.
+            while gil.last_holder is thread and gil.waiters:
+                gil.switch_cond.wait(0.05)
+                _abort_if_stopping(thread)
+            self.acquire(gil, thread)
+
+
+class NoGilPolicy(Policy):
+    """``none`` — no GIL at all: threads run at once on an unguarded heap. This is what the
+    GIL exists to prevent; ``programs/why_gil.mv`` with ``--heap-check`` shows the damage."""
+
+    name = "none"
+    uses_gil = False
+
+    def acquire(self, gil: GIL, thread: GuestThread) -> None:
+        thread.vm.refill(thread)
+
+    def release(self, gil: GIL, thread: GuestThread, reason: str) -> None:
+        return
+
+    def check(self, gil: GIL, thread: GuestThread) -> None:
+        gil.tick_checks += 1
+
+    def resume(self, gil: GIL, thread: GuestThread) -> None:
+        thread.vm.refill(thread)
+
+
+POLICY_NAMES = ("ticks", "fifo", "timed", "priority", "none")
+
+
+def make_policy(name: str, switch_interval: float = 0.005) -> Policy:
+    """The policy called ``name``; raises ``ValueError`` listing the valid names."""
+    if name == "ticks":
+        return TicksPolicy()
+    if name == "fifo":
+        return FifoPolicy()
+    if name == "timed":
+        return TimedPolicy(switch_interval)
+    if name == "priority":
+        return PriorityPolicy()
+    if name == "none":
+        return NoGilPolicy()
+    raise ValueError(f"unknown policy '{name}' (choose from: {', '.join(POLICY_NAMES)})")

@@ -1,0 +1,279 @@
+"""The machine: one running VM — its GIL, heap, globals, threads and output — and the check.
+
+``Machine.run`` is the VM's ``Py_Initialize`` plus ``Py_RunMain``: it creates the GIL, gives
+it to the main thread before the first instruction, runs the main thread on its own OS
+thread (with a large stack, so deep guest data can be printed), and waits until every
+thread has ended or the run is aborted.
+"""
+
+from __future__ import annotations
+
+import sys
+import threading
+import time
+from typing import TextIO
+
+import attrs
+
+from minivm.bytecode.code import CodeObject
+from minivm.errors import GuestError, InternalError, format_guest_error, format_internal_error
+from minivm.gil.lock import GIL
+from minivm.gil.policies import ThreadAbort, make_policy
+from minivm.runtime.builtins import BUILTINS
+from minivm.runtime.heap import AuditReport, Heap
+from minivm.runtime.interpreter import Frame, execute
+from minivm.runtime.threads import DONE, GuestThread, Scheduler
+from minivm.runtime.values import UNSET
+
+MAIN_THREAD_STACK_BYTES = 512 * 1024 * 1024
+
+
+@attrs.define
+class VMConfig:
+    """Everything a run can be configured with (the command line's options)."""
+
+    policy: str = "ticks"
+    check_interval: int = 100
+    switch_interval: float = 0.005
+    recursion_limit: int = 1000
+    max_steps: int | None = None
+    max_threads: int = 10_000
+    heap_check: bool = False
+    # Run on the plain instructions even where fused ones exist (tracing always does).
+    fused: bool = True
+
+
+class Output:
+    """A text stream that writes whole lines under a lock: lines never tear, even with no GIL."""
+
+    def __init__(self, stream: TextIO):
+        self.stream = stream
+        self.lock = threading.Lock()
+
+    def write_line(self, text: str) -> None:
+        """Write ``text`` and a newline as one piece."""
+        with self.lock:
+            self.stream.write(text + "\n")
+
+    def flush(self) -> None:
+        """Flush the underlying stream, ignoring a closed pipe."""
+        with self.lock:
+            try:
+                self.stream.flush()
+            except (BrokenPipeError, ValueError, OSError):
+                pass
+
+
+class Machine:
+    """One VM. Create it, then ``run`` a compiled program once."""
+
+    def __init__(
+        self,
+        config: VMConfig | None = None,
+        stdout: TextIO | None = None,
+        stderr: TextIO | None = None,
+        events=None,
+        source_lines: dict[str, list[str]] | None = None,
+    ):
+        self.config = config or VMConfig()
+        if self.config.check_interval < 1:
+            raise ValueError("the check interval must be at least 1")
+        self.policy = make_policy(self.config.policy, self.config.switch_interval)
+        self.events = events
+        self.tracing = bool(events is not None and events.wants_instructions)
+        self.gil = GIL(self.policy, threading.Lock(), events)
+        self.heap = Heap()
+        self.globals: dict[str, object] = dict(BUILTINS)
+        self.scheduler = Scheduler(self)
+        self.output = Output(stdout or sys.stdout)
+        self.errors = Output(stderr or sys.stderr)
+        self.source_lines = source_lines or {}
+        self.aborting = False
+        self.abort_error: BaseException | None = None
+        self.failed = False
+        self.interrupted = False
+        self.finished = threading.Event()
+        self.steps = 0
+        self.main: GuestThread | None = None
+        self.audit_report: AuditReport | None = None
+        self.started_ns = 0
+        self.ended_ns = 0
+
+    # -- running
+    def run(self, code: CodeObject) -> int:
+        """Run ``code`` as the main thread; returns the exit status (0 or 1).
+
+        ``KeyboardInterrupt`` (Ctrl-C while waiting) propagates after every thread was told
+        to stop; the caller turns it into exit status 130.
+        """
+        frame = Frame(code, None, [UNSET] * len(code.local_names))
+        self.started_ns = time.perf_counter_ns()
+        self.main = self.scheduler.new_main([frame])
+        old_size = threading.stack_size()
+        try:
+            threading.stack_size(MAIN_THREAD_STACK_BYTES)
+            host = threading.Thread(
+                target=self.thread_main, args=(self.main,), name="minivm-0", daemon=True
+            )
+        finally:
+            threading.stack_size(old_size)
+        self.main.host = host
+        host.start()
+        try:
+            while not self.finished.wait(0.05):
+                pass
+        except KeyboardInterrupt:
+            self.interrupted = True
+            self.abort(None)
+            raise
+        finally:
+            self.ended_ns = time.perf_counter_ns()
+        return self.finish_run()
+
+    def finish_run(self) -> int:
+        """After the last thread: reclaim, audit if asked, flush; returns the exit status."""
+        self.output.flush()
+        error = self.abort_error
+        if isinstance(error, InternalError | AssertionError) or (
+            error is not None and not isinstance(error, GuestError)
+        ):
+            self.errors.write_line(format_internal_error(error))
+            self.errors.flush()
+            return 1
+        if isinstance(error, GuestError) and error.message.startswith("deadlock"):
+            self.errors.write_line(format_guest_error(error, self.source_lines))
+        if not self.aborting or self.config.heap_check:
+            self.heap.reclaim(self._held_values(all_threads=False))
+        if self.config.heap_check and not self.aborting:
+            self.audit_report = self.heap.audit(self._counted_roots())
+            self.errors.write_line(self.audit_report.describe())
+            if not self.audit_report.ok:
+                self.failed = True
+        self.errors.flush()
+        return 1 if (self.failed or self.abort_error is not None) else 0
+
+    def thread_main(self, thread: GuestThread) -> None:
+        """The body of every guest thread's OS thread."""
+        try:
+            if thread.tid != 0:
+                thread.wake.acquire()  # parked until the spawner made it runnable
+                if self.aborting:
+                    return
+                self.policy.resume(self.gil, thread)
+            thread.result = execute(self, thread)
+        except ThreadAbort:
+            return
+        except GuestError as error:
+            thread.error = error
+            self.failed = True
+            self.errors.write_line(format_guest_error(error, self.source_lines))
+            if thread.tid == 0:
+                # A runtime error in the main thread ends the program at once.
+                self.abort(error)
+                return
+        except BaseException as error:  # a bug in minivm itself: stop everything, loudly
+            self.abort(error)
+            return
+        try:
+            self.scheduler.finish(thread)
+        except ThreadAbort:
+            return
+        except BaseException as error:
+            self.abort(error)
+
+    def spawn(self, parent: GuestThread, function: object, args: list) -> GuestThread:
+        """``spawn f(args)`` (the interpreter calls this)."""
+        return self.scheduler.spawn(parent, function, args)
+
+    # -- aborting
+    def abort(self, error: BaseException | None) -> None:
+        """Stop every thread: a deadlock, a failed main thread, Ctrl-C, or a VM bug."""
+        with self.gil.mutex:
+            self.abort_locked(error)
+
+    def abort_locked(self, error: BaseException | None) -> None:
+        """``abort`` with the scheduler's mutex already held."""
+        if self.aborting:
+            return
+        self.aborting = True
+        self.abort_error = error
+        self.scheduler.wake_everyone_for_abort()
+        self.finished.set()
+
+    # -- tick accounting and the check
+    def refill(self, thread: GuestThread) -> None:
+        """A fresh tick budget for a thread that has just taken the GIL."""
+        thread.until_check = self.config.check_interval
+        budget = 0 if self.tracing else self._budget(thread)
+        thread.budget = thread.ticks = budget
+
+    def _budget(self, thread: GuestThread) -> int:
+        budget = thread.until_check
+        if self.config.max_steps is not None:
+            budget = max(1, min(budget, self.config.max_steps - self.steps))
+        return budget
+
+    def account(self, thread: GuestThread) -> None:
+        """Count the instructions ``thread`` ran since its budget was last set."""
+        spent = thread.budget - thread.ticks
+        thread.budget = thread.ticks
+        thread.instructions += spent
+        thread.until_check -= spent
+        self.steps += spent
+
+    def at_check(self, thread: GuestThread, ticks: int) -> int:
+        """The slow path, entered when the loop's budget is spent; returns the next budget.
+
+        Here the policy's check runs when the thread's ``check_interval`` ticks are up, and
+        here everything rare hangs: aborts, the step limit, heap reclamation, tracing.
+        """
+        thread.ticks = ticks
+        self.account(thread)
+        if self.aborting:
+            raise ThreadAbort
+        limit = self.config.max_steps
+        if limit is not None and self.steps >= limit:
+            raise GuestError(f"step limit exceeded: {limit} instructions (--max-steps)")
+        if thread.until_check <= 0:
+            if self.policy.uses_gil and self.heap.reclaim_due():
+                self.heap.reclaim(self._held_values(all_threads=True))
+            self.gil.check(thread)
+            # Whether or not the GIL changed hands, a new check period starts now.
+            thread.until_check = self.config.check_interval
+            if self.aborting:
+                raise ThreadAbort
+        if self.tracing:
+            frame = thread.frames[-1]
+            opcode, arg = frame.code.instructions[frame.pc]
+            self.events.instr(thread, frame, opcode, arg)
+            thread.budget = thread.ticks = 1
+            return 1
+        budget = self._budget(thread)
+        thread.budget = thread.ticks = budget
+        return budget
+
+    def fused_or_unknown(self, opcode: int) -> None:
+        """Reached by an opcode the dispatch chain does not know: a VM bug."""
+        raise InternalError(f"unknown opcode {opcode}")
+
+    # -- the heap's roots
+    def _held_values(self, all_threads: bool):
+        """Uncounted references: running frames' stacks, locals and functions, and results."""
+        for thread in self.scheduler.threads:
+            yield thread.result
+            if thread.state == DONE and not all_threads:
+                continue
+            for frame in thread.frames:
+                yield frame.function
+                yield from frame.stack
+                yield from frame.locals
+
+    def _counted_roots(self):
+        """Counted references held outside the heap: the globals."""
+        return list(self.globals.values())
+
+    # -- events
+    def emit_thread(self, kind: str, thread: GuestThread, **fields) -> None:
+        """Send a thread event (spawn, block, wake, exit) to the observer, if any."""
+        if self.events is not None:
+            self.events.thread_event(kind, thread, time.perf_counter_ns(), **fields)

@@ -1,0 +1,292 @@
+"""Guest threads on real OS threads, guest locks, and the scheduler that blocks and wakes them.
+
+Design note
+-----------
+* **One OS thread per guest thread** (``threading.Thread``, CPython's ``pthread_create``).
+  A guest thread executes instructions only while it holds the GIL (``gil/lock.py``).
+* **One mutex for all scheduling state.** Thread states, guest locks, join lists and the
+  GIL's own fields are guarded by the single ``mutex`` the GIL was built with, so "wake
+  thread B and queue it for the GIL" is one atomic step.
+* **Every wake-up is done by its cause, under the GIL**: spawn queues the new thread,
+  releasing a lock hands it to the next waiter, a thread's exit wakes its joiners. Nothing
+  depends on when an OS thread happens to get scheduled, which is why ``fifo`` is
+  deterministic.
+* **Blocking** (``join``, a contended ``acquire``) parks the thread on its own ``wake`` lock
+  after releasing the GIL; ``sleep`` releases the GIL and sleeps. A thread is *live* until
+  it ends; *blocked* while it waits on ``join`` or a lock.
+* **Deadlock.** When every live thread is blocked, no one can ever wake them (only a running
+  thread wakes others; a sleeper counts as running). That is checked, under the mutex, each
+  time a thread blocks or ends, so a deadlock is reported at once, never waited out.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections import deque
+from typing import TYPE_CHECKING
+
+from minivm.bytecode import opcodes as op
+from minivm.bytecode.code import CodeObject
+from minivm.errors import GuestError, InternalError
+from minivm.gil.policies import ThreadAbort
+from minivm.runtime.interpreter import Frame, arity_error, new_frame
+from minivm.runtime.values import Builtin, Function, type_name
+
+if TYPE_CHECKING:
+    from minivm.runtime.machine import Machine
+
+RUNNING, BLOCKED, SLEEPING, DONE = "running", "blocked", "sleeping", "done"
+
+
+class GuestThread:
+    """A guest thread: its frames, state, result, and its counters for statistics."""
+
+    guest_type = "thread"
+
+    def __init__(self, vm: Machine, tid: int, frames: list[Frame]):
+        self.vm = vm
+        self.tid = tid
+        self.frames = frames
+        self.state = RUNNING
+        self.priority = 0
+        self.result: object = None
+        self.error: GuestError | None = None
+        self.joiners: list[GuestThread] = []
+        self.waiting_for: str = ""
+        # Parks the thread while it is blocked; a binary semaphore, born taken.
+        self.wake = threading.Lock()
+        self.wake.acquire()
+        self.host: threading.Thread | None = None
+        self.fast_code = True
+        # Tick accounting (see Machine.refill / Machine.at_check).
+        self.ticks = 0
+        self.budget = 0
+        self.until_check = 0
+        self.instructions = 0
+        # GIL statistics, filled in by the GIL.
+        self.acquisitions = 0
+        self.held_ns = 0
+        self.held_since_ns = 0
+        self.waited_ns = 0
+        self.wait_started_ns = 0
+        self.waits_ns: list[int] = []
+        self.releases: dict[str, int] = {}
+        self.started_ns = time.perf_counter_ns()
+        self.ended_ns = 0
+
+    def __repr__(self) -> str:
+        return f"<thread {self.tid}>"
+
+
+class GuestLock:
+    """A guest mutex (``lock()``): an owner and the threads waiting for it, in order."""
+
+    guest_type = "lock"
+
+    def __init__(self) -> None:
+        self.owner: GuestThread | None = None
+        self.waiters: deque[GuestThread] = deque()
+
+    def __repr__(self) -> str:
+        return "<lock>"
+
+
+class Scheduler:
+    """Starts, blocks, wakes and ends guest threads; detects deadlocks."""
+
+    def __init__(self, vm: Machine):
+        self.vm = vm
+        self.gil = vm.gil
+        self.mutex = vm.gil.mutex
+        self.threads: list[GuestThread] = []
+        self.live = 0
+        self.blocked = 0
+        self.spawned = 0
+        self.peak_live = 0
+
+    # -- starting
+    def new_main(self, frames: list[Frame]) -> GuestThread:
+        """The main thread (id 0); it takes the GIL before its first instruction."""
+        main = GuestThread(self.vm, 0, frames)
+        self.threads.append(main)
+        self.live = self.peak_live = 1
+        self.gil.acquire(main)
+        return main
+
+    def spawn(self, parent: GuestThread, function: object, args: list) -> GuestThread:
+        """Start ``function(*args)`` on a new OS thread; called by the parent under the GIL."""
+        if function.__class__ is Function:
+            if len(args) != function.code.arity:  # type: ignore[attr-defined]
+                raise arity_error(function, len(args))
+            frames = [new_frame(function, args)]  # type: ignore[arg-type]
+        elif function.__class__ is Builtin:
+            frames = [_builtin_frame(function, args)]  # type: ignore[arg-type]
+        else:
+            raise GuestError(f"spawn: {type_name(function)} is not callable")
+        limit = self.vm.config.max_threads
+        with self.mutex:
+            if self.spawned >= limit:
+                raise GuestError(f"too many threads: the limit is {limit} (--max-threads)")
+            self.spawned += 1
+            child = GuestThread(self.vm, self.spawned, frames)
+            self.threads.append(child)
+            self.live += 1
+            self.peak_live = max(self.peak_live, self.live)
+            self.vm.emit_thread("spawn", child, parent=parent.tid)
+            self.gil.policy.make_runnable(self.gil, child)
+        host = threading.Thread(
+            target=self.vm.thread_main, args=(child,), name=f"minivm-{child.tid}", daemon=True
+        )
+        child.host = host
+        try:
+            host.start()
+        except RuntimeError as exc:  # the OS refused another thread
+            raise GuestError(f"cannot start a thread: {exc}") from None
+        return child
+
+    # -- blocking
+    def _block(self, thread: GuestThread, waiting_for: str) -> None:
+        """Mark ``thread`` blocked, give up the GIL, check for deadlock, park, and resume.
+        Called with the mutex held; returns with it released and the GIL held."""
+        thread.state = BLOCKED
+        thread.waiting_for = waiting_for
+        self.blocked += 1
+        self.vm.account(thread)
+        self.vm.emit_thread("block", thread, waiting_for=waiting_for)
+        self.gil.policy.release(self.gil, thread, "blocking")
+        self._check_deadlock()
+        self.gil.park(thread)
+        self.mutex.release()
+        if self.vm.aborting:
+            raise ThreadAbort
+        self.gil.policy.resume(self.gil, thread)
+
+    def _wake(self, thread: GuestThread) -> None:
+        """Wake a blocked thread (mutex held, by the thread that caused the wake-up)."""
+        thread.state = RUNNING
+        thread.waiting_for = ""
+        self.blocked -= 1
+        self.vm.emit_thread("wake", thread)
+        self.gil.policy.make_runnable(self.gil, thread)
+
+    def join(self, thread: GuestThread, target: object) -> object:
+        """Wait for ``target`` to end, without holding the GIL; return its result."""
+        if not isinstance(target, GuestThread):
+            raise GuestError(f"join expects a thread, got {type_name(target)}")
+        if target is thread:
+            raise GuestError(f"thread {thread.tid} cannot join itself")
+        self.mutex.acquire()
+        if target.state != DONE:
+            target.joiners.append(thread)
+            self._block(thread, f"joins thread {target.tid}")
+        else:
+            self.mutex.release()
+        if target.error is not None:
+            raise GuestError(f"thread {target.tid} failed: {target.error.message}")
+        return target.result
+
+    def acquire_lock(self, thread: GuestThread, lock: object) -> None:
+        """Take a guest lock, waiting without the GIL if another thread owns it."""
+        if not isinstance(lock, GuestLock):
+            raise GuestError(f"acquire expects a lock, got {type_name(lock)}")
+        self.mutex.acquire()
+        if lock.owner is None:
+            lock.owner = thread
+            self.mutex.release()
+            return
+        if lock.owner is thread:
+            self.mutex.release()
+            raise GuestError(f"thread {thread.tid} already holds this lock (acquired twice)")
+        lock.waiters.append(thread)
+        self._block(thread, f"waits for a lock held by thread {lock.owner.tid}")
+        if lock.owner is not thread:
+            raise InternalError(f"thread {thread.tid} woke without the lock it waited for")
+
+    def release_lock(self, thread: GuestThread, lock: object) -> None:
+        """Release a guest lock; the longest waiter, if any, gets it at once."""
+        if not isinstance(lock, GuestLock):
+            raise GuestError(f"release expects a lock, got {type_name(lock)}")
+        with self.mutex:
+            if lock.owner is not thread:
+                raise GuestError("lock not held by this thread (release of a lock not held)")
+            if lock.waiters:
+                nxt = lock.waiters.popleft()
+                lock.owner = nxt
+                self._wake(nxt)
+            else:
+                lock.owner = None
+
+    def sleep(self, thread: GuestThread, seconds: float) -> None:
+        """Sleep without holding the GIL (the model of blocking I/O)."""
+        with self.mutex:
+            thread.state = SLEEPING
+            self.vm.account(thread)
+            self.vm.emit_thread("block", thread, waiting_for="sleep")
+            self.gil.policy.release(self.gil, thread, "blocking")
+        deadline = time.monotonic() + seconds
+        # Sleep in slices so an abort (deadlock elsewhere, Ctrl-C) is noticed promptly.
+        while not self.vm.aborting:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                break
+            time.sleep(min(left, 0.05))
+        if self.vm.aborting:
+            raise ThreadAbort
+        with self.mutex:
+            thread.state = RUNNING
+            self.vm.emit_thread("wake", thread)
+        self.gil.acquire(thread)
+
+    # -- ending
+    def finish(self, thread: GuestThread) -> None:
+        """``thread`` has ended: wake its joiners, give up the GIL, maybe end the program."""
+        with self.mutex:
+            thread.state = DONE
+            thread.ended_ns = time.perf_counter_ns()
+            self.vm.account(thread)
+            self.vm.emit_thread("exit", thread)
+            for joiner in thread.joiners:
+                self._wake(joiner)
+            thread.joiners.clear()
+            self.live -= 1
+            if self.gil.holder is thread or not self.gil.policy.uses_gil:
+                self.gil.policy.release(self.gil, thread, "exit")
+            if self.live == 0:
+                self.vm.finished.set()
+            else:
+                self._check_deadlock()
+
+    def _check_deadlock(self) -> None:
+        if self.live == 0 or self.blocked < self.live or self.vm.aborting:
+            return
+        waits = [
+            f"thread {t.tid} {t.waiting_for}" for t in self.threads if t.state == BLOCKED
+        ]
+        error = GuestError("deadlock: every live thread is blocked: " + "; ".join(waits))
+        self.vm.abort_locked(error)
+
+    def wake_everyone_for_abort(self) -> None:
+        """Release every parked thread so it can see the abort and unwind (mutex held)."""
+        for thread in self.threads:
+            if thread.state != DONE and thread.wake.locked():
+                thread.wake.release()
+        self.gil.cond.notify_all()
+        self.gil.switch_cond.notify_all()
+
+
+def _builtin_frame(builtin: Builtin, args: list) -> Frame:
+    """A frame that calls a builtin and returns its result: ``spawn print("hi")`` works."""
+    code = _call_thunk(len(args))
+    frame = Frame(code, None, [])
+    frame.stack.extend([builtin, *args])
+    return frame
+
+
+def _call_thunk(arity: int) -> CodeObject:
+    return CodeObject(
+        name="<spawned builtin>", file="<builtin>", first_line=0, params=(), local_names=(),
+        instructions=((op.CALL, arity), (op.RETURN, 0)), lines=(0, 0), constants=(), names=(),
+        free_names=(), free_sources=(), max_stack=arity + 1,
+        fast=((op.CALL, arity), (op.RETURN, 0)),
+    )  # fmt: skip
