@@ -8,6 +8,7 @@ syntax or compile error), 130 interrupted. No error shows a Python traceback of 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import sys
 import threading
@@ -261,10 +262,8 @@ def _exit(status: int) -> int:
     """Flush and end the process. Guest threads still running (after an abort or Ctrl-C)
     are daemon threads; ``os._exit`` ends them without waiting on the host's shutdown."""
     for stream in (sys.stdout, sys.stderr):
-        try:
+        with contextlib.suppress(BrokenPipeError, ValueError, OSError):
             stream.flush()
-        except (BrokenPipeError, ValueError, OSError):
-            pass
     if any(t.daemon and t.is_alive() for t in threading.enumerate()):
         os._exit(status)
     return status

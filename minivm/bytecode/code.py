@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import attrs
 
-
 _ESCAPE_OUT = {"\\": "\\\\", '"': '\\"', "\n": "\\n", "\t": "\\t"}
 
 

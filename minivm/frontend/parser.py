@@ -20,15 +20,17 @@ from minivm.errors import Location, SourceError
 from minivm.frontend import nodes as n
 
 KEYWORDS = frozenset(
-    "let fn return if else while for in break continue spawn true false nil and or not".split()
-)
+    ["let", "fn", "return", "if", "else", "while", "for", "in", "break", "continue", "spawn",
+     "true", "false", "nil", "and", "or", "not"]
+)  # fmt: skip
 MAX_INT_LITERAL_DIGITS = 100_000
 
 _ESCAPES = {"n": "\n", "t": "\t", "\\": "\\", '"': '"'}
 # Terminals that can start an expression; an "expected" list holding them says "an expression".
 _EXPRESSION_STARTERS = frozenset(
-    "NAME INT FLOAT STRING LPAR LSQB LBRACE MINUS NOT FN SPAWN TRUE FALSE NIL".split()
-)
+    ["NAME", "INT", "FLOAT", "STRING", "LPAR", "LSQB", "LBRACE", "MINUS", "NOT", "FN", "SPAWN",
+     "TRUE", "FALSE", "NIL"]
+)  # fmt: skip
 _TERMINAL_WORDS = {
     "NAME": "a name",
     "INT": "an integer",

@@ -15,7 +15,6 @@ Every wake-up is performed by the thread that causes it, while it holds the GIL:
 
 from __future__ import annotations
 
-import time
 from typing import TYPE_CHECKING
 
 from minivm.errors import InternalError
@@ -25,7 +24,7 @@ if TYPE_CHECKING:
     from minivm.runtime.threads import GuestThread
 
 
-class ThreadAbort(BaseException):  # noqa: N818 - a control-flow signal, not an error
+class ThreadAbort(BaseException):
     """Unwinds a guest thread's host thread when the VM is aborting (deadlock, a failed
     main thread, Ctrl-C). A ``BaseException`` so that nothing on the way catches it."""
 
@@ -169,11 +168,12 @@ class TicksPolicy(Policy):
     and all of them, itself included, battle to take it again, in no order.
 
     The battle is real: it is decided by which OS thread gets going first. On CPython 2 the
-    releaser nearly always won, because it was already running while the woken threads were
-    still being scheduled (the convoy David Beazley measured). Here every thread also needs
-    the *host* interpreter's lock to run at all, so the releaser yields the host lock once
-    (``time.sleep(0)``) between release and retake: without that, a woken waiter could never
-    run before the releaser had the GIL back, and the battle would be a foregone conclusion.
+    releaser nearly always won (98.7% in David Beazley's measurements), because it was
+    already running while the woken threads were still being scheduled. Here it is the same,
+    and more so: a woken waiter also needs the *host* interpreter's lock before it can even
+    try, and the host hands that over only every ``sys.getswitchinterval()`` (5 ms). So the
+    releaser wins almost every battle, and a waiter gets in only when a host switch lands in
+    the short window where the GIL is free. The statistics show it (``releaser_reacquired``).
     """
 
     name = "ticks"
@@ -201,7 +201,7 @@ class TicksPolicy(Policy):
         with gil.mutex:
             gil.vacate(thread, "tick")
             gil.cond.notify_all()
-        time.sleep(0)  # let the host run a woken waiter: see the class note
+        # The mutex is let go for a moment: a waiter that is already awake may take the GIL.
         with gil.mutex:
             if gil.holder is None:
                 if gil.waiters:

@@ -3,24 +3,105 @@
 from __future__ import annotations
 
 import argparse
+import json
+import sys
+
+from minivm.observe.events import Collector, EventBus, JsonLinesSink, Sink, TextTraceSink
+from minivm.observe.stats import collect, write_table
+from minivm.observe.timeline import chrome_trace, slices, write_chrome_trace
 
 
 def add_observe_options(parser: argparse.ArgumentParser) -> None:
     """Add the tracing and statistics flags to ``minivm run``."""
+    group = parser.add_argument_group("watching the GIL")
+    group.add_argument("--trace", action="store_true",
+                       help="trace every instruction and GIL event on stderr")  # fmt: skip
+    group.add_argument("--trace-gil", action="store_true",
+                       help="trace GIL and thread events only on stderr (cheap)")  # fmt: skip
+    group.add_argument("--trace-json", metavar="PATH",
+                       help="write every event (instructions too) as JSON Lines")  # fmt: skip
+    group.add_argument("--stats", action="store_true", help="print statistics on stderr")
+    group.add_argument("--stats-json", metavar="PATH", help="write statistics as JSON")
+    group.add_argument("--timeline", metavar="PATH",
+                       help="write a Chrome trace (Perfetto, chrome://tracing) of the GIL")  # fmt: skip
+    group.add_argument("--plot", metavar="PATH",
+                       help="draw the GIL timeline to a .png or .svg (needs minivm[plot])")  # fmt: skip
 
 
 class ObserveSession:
-    """What was asked for on the command line, the event sink built for it, and the output
+    """What was asked for on the command line, the event bus built for it, and the output
     written when the run ends."""
 
-    def __init__(self) -> None:
-        self.events = None
+    def __init__(self, args: argparse.Namespace | None = None):
+        self.args = args
+        self.events: EventBus | None = None
+        self.collector: Collector | None = None
         self.error = ""
 
     @classmethod
     def from_args(cls, args: argparse.Namespace) -> ObserveSession:
-        """Build the session for parsed ``run`` options."""
-        return cls()
+        """Build the session (and its sinks) for parsed ``run`` options."""
+        session = cls(args)
+        if args.plot:
+            try:
+                from minivm.observe.plot import _pyplot
+
+                _pyplot()
+            except Exception as exc:  # missing matplotlib: say so before running
+                session.error = f"minivm: {exc}"
+                return session
+            if not args.plot.lower().endswith((".png", ".svg", ".pdf")):
+                session.error = "minivm: --plot wants a .png, .svg or .pdf file name"
+                return session
+        sinks: list[Sink] = []
+        bus_start = None
+        if args.trace or args.trace_gil:
+            sinks.append(TextTraceSink(sys.stderr, instructions=args.trace, started_ns=0))
+        if args.trace_json:
+            try:
+                sinks.append(JsonLinesSink(open(args.trace_json, "w", encoding="utf-8")))  # noqa: SIM115
+            except OSError as exc:
+                session.error = f"minivm: cannot write '{args.trace_json}': {exc.strerror}"
+                return session
+        if args.timeline or args.plot:
+            session.collector = Collector()
+            sinks.append(session.collector)
+        if sinks:
+            session.events = EventBus(sinks)
+            session.events.check_interval = args.check_interval
+            bus_start = session.events.started_ns
+            for sink in sinks:
+                if isinstance(sink, TextTraceSink):
+                    sink.started_ns = bus_start
+        return session
 
     def finish(self, machine) -> None:
         """Write statistics, timelines and plots after the run."""
+        args = self.args
+        if self.events is not None:
+            self.events.close()
+        if args is None:
+            return
+        if args.stats or args.stats_json:
+            stats = collect(machine)
+            if args.stats:
+                write_table(stats, sys.stderr)
+            if args.stats_json:
+                with open(args.stats_json, "w", encoding="utf-8") as handle:
+                    json.dump(stats, handle, indent=2)
+        if self.collector is not None:
+            title = (
+                f"minivm: policy {machine.config.policy}, check interval "
+                f"{machine.config.check_interval}, switch interval {machine.config.switch_interval} s"
+            )
+            uses_gil = machine.policy.uses_gil
+            if args.timeline:
+                document = chrome_trace(
+                    self.collector.events, machine.started_ns, machine.ended_ns, title, uses_gil
+                )
+                write_chrome_trace(args.timeline, document)
+            if args.plot:
+                from minivm.observe.plot import plot_timeline
+
+                parts = slices(self.collector.events, machine.ended_ns, uses_gil)
+                plot_timeline(args.plot, parts, machine.started_ns, title)

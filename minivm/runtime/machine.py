@@ -8,6 +8,7 @@ thread has ended or the run is aborted.
 
 from __future__ import annotations
 
+import contextlib
 import sys
 import threading
 import time
@@ -57,11 +58,8 @@ class Output:
 
     def flush(self) -> None:
         """Flush the underlying stream, ignoring a closed pipe."""
-        with self.lock:
-            try:
-                self.stream.flush()
-            except (BrokenPipeError, ValueError, OSError):
-                pass
+        with self.lock, contextlib.suppress(BrokenPipeError, ValueError, OSError):
+            self.stream.flush()
 
 
 class Machine:

@@ -199,16 +199,16 @@ def values_equal(a: object, b: object) -> bool:
             return False
         if a is b:
             return True
-        return all(values_equal(x, y) for x, y in zip(a, b))  # type: ignore[call-overload]
+        return all(values_equal(x, y) for x, y in zip(a, b, strict=True))  # type: ignore[call-overload]
     if ca is MvMap:
         if len(a) != len(b):  # type: ignore[arg-type]
             return False
         if a is b:
             return True
-        for key, value in a.items():  # type: ignore[attr-defined]
-            if key not in b or not values_equal(value, b[key]):  # type: ignore[operator,index]
-                return False
-        return True
+        return all(
+            key in b and values_equal(value, b[key])  # type: ignore[operator,index]
+            for key, value in a.items()  # type: ignore[attr-defined]
+        )
     if ca is Function or ca is Builtin:
         return a is b
     return a == b

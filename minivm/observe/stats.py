@@ -1,0 +1,88 @@
+"""Run statistics: exact counts from the GIL and the threads (counted, not sampled)."""
+
+from __future__ import annotations
+
+from typing import TextIO
+
+
+def percentile(values_ns: list[int], fraction: float) -> float:
+    """The nearest-rank percentile of ``values_ns``, in seconds (0.0 for no values)."""
+    if not values_ns:
+        return 0.0
+    ordered = sorted(values_ns)
+    rank = max(0, min(len(ordered) - 1, round(fraction * len(ordered) + 0.5) - 1))
+    return ordered[rank] / 1e9
+
+
+def collect(machine) -> dict:
+    """Every figure of a finished run, as a JSON-ready dict."""
+    config = machine.config
+    gil = machine.gil
+    wall_ns = max(machine.ended_ns - machine.started_ns, 1)
+    threads = []
+    for t in machine.scheduler.threads:
+        threads.append(
+            {
+                "id": t.tid,
+                "instructions": t.instructions,
+                "acquisitions": t.acquisitions,
+                "held_s": t.held_ns / 1e9,
+                "waited_s": t.waited_ns / 1e9,
+                "wait_p50_s": percentile(t.waits_ns, 0.50),
+                "wait_p99_s": percentile(t.waits_ns, 0.99),
+                "releases": dict(sorted(t.releases.items())),
+                "priority": t.priority,
+                "failed": t.error is not None,
+            }
+        )
+    all_waits = [w for t in machine.scheduler.threads for w in t.waits_ns]
+    return {
+        "policy": config.policy,
+        "check_interval": config.check_interval,
+        "switch_interval": config.switch_interval,
+        "wall_s": wall_ns / 1e9,
+        "instructions": sum(t["instructions"] for t in threads),
+        "instructions_per_s": sum(t["instructions"] for t in threads) / (wall_ns / 1e9),
+        "tick_checks": gil.tick_checks,
+        "switches": gil.switches,
+        "releaser_reacquired": gil.releaser_reacquired,
+        "drop_requests": gil.drop_requests,
+        "forced_switches": gil.forced_switches,
+        "gil_held_fraction": min(1.0, gil.held_ns / wall_ns) if machine.policy.uses_gil else 0.0,
+        "wait_p50_s": percentile(all_waits, 0.50),
+        "wait_p99_s": percentile(all_waits, 0.99),
+        "threads_spawned": machine.scheduler.spawned,
+        "heap": {
+            "allocated": machine.heap.allocated,
+            "freed": machine.heap.freed,
+            "live": len(machine.heap.live),
+        },
+        "threads": threads,
+    }
+
+
+def write_table(stats: dict, stream: TextIO) -> None:
+    """The statistics as a table for people (``--stats``)."""
+    reacquired = stats["releaser_reacquired"]
+    checks = stats["tick_checks"]
+    lines = [
+        f"policy {stats['policy']}, check interval {stats['check_interval']}, "
+        f"switch interval {stats['switch_interval']} s",
+        f"wall {stats['wall_s']:.4f} s, {stats['instructions']} instructions "
+        f"({stats['instructions_per_s'] / 1e6:.2f} M/s)",
+        f"tick checks {checks}, switches {stats['switches']}, releaser reacquired {reacquired}, "
+        f"drop requests {stats['drop_requests']}, GIL held {stats['gil_held_fraction'] * 100:.1f}%",
+        f"heap: {stats['heap']['allocated']} allocated, {stats['heap']['freed']} freed, "
+        f"{stats['heap']['live']} live",
+        "",
+        f"{'thread':>6} {'instructions':>12} {'acq':>6} {'held s':>9} {'waited s':>9} "
+        f"{'wait p50':>10} {'wait p99':>10}  releases",
+    ]
+    for t in stats["threads"]:
+        releases = ", ".join(f"{k} {v}" for k, v in t["releases"].items()) or "-"
+        lines.append(
+            f"{t['id']:>6} {t['instructions']:>12} {t['acquisitions']:>6} {t['held_s']:>9.4f} "
+            f"{t['waited_s']:>9.4f} {t['wait_p50_s'] * 1e6:>8.1f}us {t['wait_p99_s'] * 1e6:>8.1f}us"
+            f"  {releases}"
+        )
+    stream.write("\n".join(lines) + "\n")

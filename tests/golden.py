@@ -1,0 +1,108 @@
+"""Reading golden programs: ``.mv`` files whose comments say what running them must give.
+
+Directives (comment lines anywhere in the file):
+
+* ``# expect: TEXT`` — the next line of standard output (all of stdout must match);
+* ``# expect error: TEXT`` — the run fails and standard error contains TEXT;
+* ``# exit: N`` — the exit status (default 0, or 1 with ``expect error``);
+* ``# args: ...`` — extra command-line options;
+* ``# nondeterministic`` — output varies by design: only the exit status is checked.
+
+Programs that use ``spawn`` are run under every GIL policy and must give the same result.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shlex
+import subprocess
+import sys
+from pathlib import Path
+
+import attrs
+
+ROOT = Path(__file__).resolve().parent.parent
+GIL_POLICIES = ("ticks", "fifo", "timed", "priority")
+_DIRECTIVE = re.compile(r"^\s*#\s*(expect error|expect|exit|args|nondeterministic)\s*(:\s?(.*))?$")
+
+
+@attrs.frozen
+class Expectation:
+    """What a golden program promises."""
+
+    stdout: tuple[str, ...]
+    errors: tuple[str, ...]
+    exit_status: int
+    args: tuple[str, ...]
+    deterministic: bool
+    threaded: bool
+
+
+def read_expectation(path: Path) -> Expectation:
+    """Parse the directives of one golden program."""
+    stdout: list[str] = []
+    errors: list[str] = []
+    exit_status: int | None = None
+    args: list[str] = []
+    deterministic = True
+    text = path.read_text(encoding="utf-8", errors="replace")
+    for line in text.splitlines():
+        match = _DIRECTIVE.match(line)
+        if not match:
+            continue
+        kind, value = match.group(1), match.group(3) or ""
+        if kind == "expect":
+            stdout.append(value)
+        elif kind == "expect error":
+            errors.append(value.strip())
+        elif kind == "exit":
+            exit_status = int(value.strip())
+        elif kind == "args":
+            args.extend(shlex.split(value))
+        elif kind == "nondeterministic":
+            deterministic = False
+    if exit_status is None:
+        exit_status = 1 if errors else 0
+    threaded = re.search(r"\bspawn\b", text) is not None
+    return Expectation(tuple(stdout), tuple(errors), exit_status, tuple(args), deterministic, threaded)
+
+
+def run_minivm(*args: str, timeout: float = 60, input_text: str | None = None):
+    """Run the ``minivm`` command line in a fresh interpreter; returns CompletedProcess."""
+    env = dict(os.environ, PYTHONIOENCODING="utf-8")
+    return subprocess.run(
+        [sys.executable, "-m", "minivm", *args],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env=env,
+        input=input_text,
+        cwd=ROOT,
+    )
+
+
+def check_golden(path: Path, extra_args: tuple[str, ...] = ()) -> None:
+    """Run ``path`` and assert everything its directives promise."""
+    expect = read_expectation(path)
+    result = run_minivm("run", *expect.args, *extra_args, str(path))
+    where = f"{path.name} {' '.join(extra_args)}".strip()
+    assert "Traceback (most recent call last)" not in result.stderr, (where, result.stderr)
+    assert result.returncode == expect.exit_status, (
+        f"{where}: exit {result.returncode}, expected {expect.exit_status}\n"
+        f"stdout:\n{result.stdout}\nstderr:\n{result.stderr}"
+    )
+    if expect.deterministic:
+        assert result.stdout.splitlines() == list(expect.stdout), (
+            f"{where}: stdout differs\nstderr:\n{result.stderr}"
+        )
+    for fragment in expect.errors:
+        assert fragment in result.stderr, f"{where}: {fragment!r} not in stderr:\n{result.stderr}"
+
+
+def golden_files(*folders: str) -> list[Path]:
+    """Every ``.mv`` file in the given folders (relative to the repository)."""
+    files: list[Path] = []
+    for folder in folders:
+        files.extend(sorted((ROOT / folder).glob("*.mv")))
+    return files
