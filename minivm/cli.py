@@ -125,6 +125,11 @@ def build_parser() -> argparse.ArgumentParser:
     dis_source.add_argument("-c", dest="code", metavar="CODE", help="disassemble CODE")
     dis.set_defaults(handler=cmd_dis)
 
+    from minivm.observe.bench import add_bench_parser
+    from minivm.observe.experiment import add_experiment_parser
+
+    add_bench_parser(sub)
+    add_experiment_parser(sub)
     return parser
 
 

@@ -1,0 +1,265 @@
+"""``minivm bench``: minivm against the CPython that runs it, measured in one run.
+
+Every figure is a ratio against a baseline measured in the same process, a moment apart:
+each guest program against the same program in plain Python, the tick check against no
+GIL, a GIL hand-off against a bare ``threading.Condition`` ping-pong, a guest spawn+join
+against ``threading.Thread``, and start-up against ``python -c "import lark"``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import io
+import json
+import math
+import statistics
+import subprocess
+import sys
+import threading
+import time
+
+import attrs
+
+
+@attrs.frozen
+class Workload:
+    """One benchmark program, written twice: in minivm and in plain Python."""
+
+    name: str
+    minivm: str
+    python: str
+    threaded: bool = False
+
+
+def _suite(n: int) -> list[Workload]:
+    """The fixed suite; ``n`` scales the work (smaller for ``--quick``)."""
+    return [
+        Workload(
+            "countdown",
+            f"fn count(n) {{ while n > 0 {{ n = n - 1; }} return n; }}\nprint(count({300_000 * n}));",
+            f"def count(n):\n    while n > 0:\n        n = n - 1\n    return n\nprint(count({300_000 * n}))",
+        ),
+        Workload(
+            "fib",
+            f"fn fib(n) {{ if n < 2 {{ return n; }} return fib(n - 1) + fib(n - 2); }}\nprint(fib({18 + n}));",
+            f"def fib(n):\n    if n < 2:\n        return n\n    return fib(n - 1) + fib(n - 2)\nprint(fib({18 + n}))",
+        ),
+        Workload(
+            "sieve",
+            f"let n = {20_000 * n};\nlet flags = [];\nfor i in range(n + 1) {{ push(flags, true); }}\n"
+            "let count = 0;\nfor i in range(2, n + 1) {\n  if flags[i] {\n    count += 1;\n"
+            "    let j = i * i;\n    while j <= n { flags[j] = false; j += i; }\n  }\n}\nprint(count);",
+            f"n = {20_000 * n}\nflags = []\nfor i in range(n + 1):\n    flags.append(True)\ncount = 0\n"
+            "for i in range(2, n + 1):\n    if flags[i]:\n        count += 1\n        j = i * i\n"
+            "        while j <= n:\n            flags[j] = False\n            j += i\nprint(count)",
+        ),
+        Workload(
+            "word_count",
+            'let words = ["the", "gil", "lock", "thread", "tick", "the", "vm", "gil"];\n'
+            f"let counts = {{}};\nfor i in range({10_000 * n}) {{\n  let w = words[i % 8];\n"
+            "  if has(counts, w) { counts[w] += 1; } else { counts[w] = 1; }\n}\nprint(counts[\"gil\"]);",
+            'words = ["the", "gil", "lock", "thread", "tick", "the", "vm", "gil"]\n'
+            f"counts = {{}}\nfor i in range({10_000 * n}):\n    w = words[i % 8]\n"
+            "    if w in counts:\n        counts[w] += 1\n    else:\n        counts[w] = 1\nprint(counts['gil'])",
+        ),
+        Workload(
+            "strings",
+            f'let s = "";\nfor i in range({10_000 * n}) {{ s = s + str(i % 10); }}\nprint(len(s));',
+            f's = ""\nfor i in range({10_000 * n}):\n    s = s + str(i % 10)\nprint(len(s))',
+        ),
+        Workload(
+            "closures",
+            "fn adder(k) { return fn (x) { return x + k; }; }\nlet add3 = adder(3);\nlet total = 0;\n"
+            f"for i in range({30_000 * n}) {{ total = add3(total); }}\nprint(total);",
+            "def adder(k):\n    return lambda x: x + k\nadd3 = adder(3)\ntotal = 0\n"
+            f"for i in range({30_000 * n}):\n    total = add3(total)\nprint(total)",
+        ),
+        Workload(
+            "two_threads",
+            "fn count(n) { while n > 0 { n = n - 1; } return n; }\n"
+            f"let a = spawn count({150_000 * n}); let b = spawn count({150_000 * n});\n"
+            "print(join(a) + join(b));",
+            "import threading\ndef count(n):\n    while n > 0:\n        n = n - 1\n    return n\n"
+            f"ts = [threading.Thread(target=count, args=({150_000 * n},)) for _ in range(2)]\n"
+            "[t.start() for t in ts]\n[t.join() for t in ts]\nprint(0)",
+            threaded=True,
+        ),
+    ]
+
+
+def _median_time(function, repeat: int) -> float:
+    times = []
+    for _ in range(repeat):
+        start = time.perf_counter()
+        function()
+        times.append(time.perf_counter() - start)
+    return statistics.median(times)
+
+
+def _run_minivm(code, policy: str = "ticks", check: int = 100) -> tuple[float, int]:
+    from minivm.observe.stats import collect
+    from minivm.runtime.machine import Machine, VMConfig
+
+    machine = Machine(VMConfig(policy=policy, check_interval=check), stdout=io.StringIO())
+    start = time.perf_counter()
+    status = machine.run(code)
+    wall = time.perf_counter() - start
+    if status != 0:
+        raise RuntimeError("benchmark program failed")
+    return wall, collect(machine)["instructions"]
+
+
+def _run_python(source: str) -> None:
+    exec(compile(source, "<bench>", "exec"), {"__name__": "__bench__", "print": lambda *a: None})
+
+
+def _minivm_wall(code, repeat: int, **kwargs) -> tuple[float, int]:
+    results = [_run_minivm(code, **kwargs) for _ in range(repeat)]
+    return statistics.median(r[0] for r in results), results[0][1]
+
+
+def condition_ping_pong(rounds: int) -> float:
+    """Seconds per one-way hand-off between two threads using a bare Condition."""
+    cond = threading.Condition()
+    state = {"turn": 0}
+
+    def player(me: int) -> None:
+        for _ in range(rounds):
+            with cond:
+                while state["turn"] != me:
+                    cond.wait()
+                state["turn"] = 1 - me
+                cond.notify()
+
+    threads = [threading.Thread(target=player, args=(i,)) for i in (0, 1)]
+    start = time.perf_counter()
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    return (time.perf_counter() - start) / (2 * rounds)
+
+
+def gil_handoff(rounds: int) -> float:
+    """Seconds per ``fifo`` GIL hand-off: two guest threads at check interval 1, minus the
+    same work with no hand-offs (interval larger than the work)."""
+    from minivm.frontend.compiler import compile_source
+
+    code = compile_source(
+        f"fn spin(n) {{ while n > 0 {{ n = n - 1; }} }}\nlet a = spawn spin({rounds}); "
+        f"let b = spawn spin({rounds});\njoin(a); join(b);",
+        "<bench>",
+    )
+    from minivm.observe.stats import collect
+    from minivm.runtime.machine import Machine, VMConfig
+
+    def run(check: int) -> tuple[float, int]:
+        machine = Machine(VMConfig(policy="fifo", check_interval=check), stdout=io.StringIO())
+        start = time.perf_counter()
+        machine.run(code)
+        return time.perf_counter() - start, collect(machine)["switches"]
+
+    busy, switches = run(6)  # one hand-off per loop iteration (6 instructions)
+    quiet, few = run(10**9)
+    return max(busy - quiet, 0.0) / max(switches - few, 1)
+
+
+def spawn_join(count: int) -> tuple[float, float]:
+    """Seconds per guest spawn+join, and per bare ``threading.Thread`` start+join."""
+    from minivm.frontend.compiler import compile_source
+
+    code = compile_source(
+        f"fn nothing() {{ return 1; }}\nfor i in range({count}) {{ join(spawn nothing()); }}", "<bench>"
+    )
+    guest, _ = _run_minivm(code, policy="fifo")
+    start = time.perf_counter()
+    for _ in range(count):
+        t = threading.Thread(target=lambda: 1)
+        t.start()
+        t.join()
+    host = time.perf_counter() - start
+    return guest / count, host / count
+
+
+def startup(repeat: int) -> tuple[float, float]:
+    """Wall time of ``minivm run`` on hello world, and of ``python -c "import lark"``."""
+
+    def timed(command: list[str]) -> float:
+        return _median_time(lambda: subprocess.run(command, capture_output=True, check=True), repeat)
+
+    mine = timed([sys.executable, "-m", "minivm", "run", "-c", 'print("hello, world");'])
+    base = timed([sys.executable, "-c", "import lark"])
+    return mine, base
+
+
+def add_bench_parser(sub) -> None:
+    """Register ``minivm bench``."""
+    parser = sub.add_parser(
+        "bench",
+        help="measure minivm against CPython itself",
+        description="Run the benchmark suite in minivm and as plain Python in the same run; print ratios.",
+    )
+    parser.add_argument("--json", metavar="PATH", help="also write every figure as JSON")
+    parser.add_argument("--quick", action="store_true", help="smaller workloads, fewer repeats (< 1 minute)")
+    parser.set_defaults(handler=cmd_bench)
+
+
+def _progress(text: str) -> None:
+    sys.stderr.write(f"\r\033[K{text}")
+    sys.stderr.flush()
+
+
+def cmd_bench(args: argparse.Namespace) -> int:
+    """``minivm bench``."""
+    from minivm.frontend.compiler import compile_source
+
+    scale, repeat = (1, 3) if args.quick else (3, 5)
+    results: dict = {"quick": bool(args.quick), "python": sys.version.split()[0], "programs": []}
+    print(f"{'program':<12} {'minivm s':>9} {'python s':>9} {'ratio':>7} {'instr/s':>9}")
+    for workload in _suite(scale):
+        _progress(f"bench: {workload.name} ...")
+        code = compile_source(workload.minivm, f"<{workload.name}>")
+        wall, instructions = _minivm_wall(code, repeat)
+        base = _median_time(lambda w=workload: _run_python(w.python), repeat)
+        row = {"name": workload.name, "minivm_s": wall, "python_s": base, "ratio": wall / base,
+               "instructions_per_s": instructions / wall, "threaded": workload.threaded}  # fmt: skip
+        results["programs"].append(row)
+        _progress("")
+        print(f"{row['name']:<12} {wall:>9.4f} {base:>9.4f} {row['ratio']:>6.1f}x {row['instructions_per_s'] / 1e6:>8.2f}M")
+    single = [r["ratio"] for r in results["programs"] if not r["threaded"]]
+    results["geomean_ratio"] = math.exp(sum(math.log(r) for r in single) / len(single))
+    print(f"geometric mean ratio, single-thread programs: {results['geomean_ratio']:.1f}x")
+
+    _progress("bench: tick check overhead ...")
+    countdown = compile_source(_suite(scale)[0].minivm, "<countdown>")
+    ticks_wall, _ = _minivm_wall(countdown, repeat, policy="ticks", check=100)
+    none_wall, _ = _minivm_wall(countdown, repeat, policy="none", check=100)
+    unchecked_wall, _ = _minivm_wall(countdown, repeat, policy="ticks", check=10**9)
+    results["tick_check_overhead"] = ticks_wall / none_wall
+    results["slow_path_overhead"] = ticks_wall / unchecked_wall
+    _progress("bench: GIL hand-off ...")
+    rounds = 3000 if args.quick else 10000
+    results["gil_handoff_s"] = gil_handoff(rounds)
+    results["condition_handoff_s"] = condition_ping_pong(rounds)
+    results["handoff_ratio"] = results["gil_handoff_s"] / results["condition_handoff_s"]
+    _progress("bench: spawn and join ...")
+    guest_spawn, host_spawn = spawn_join(300 if args.quick else 1000)
+    results["spawn_join_s"], results["thread_start_join_s"] = guest_spawn, host_spawn
+    results["spawn_ratio"] = guest_spawn / host_spawn
+    _progress("bench: start-up ...")
+    mine, base = startup(3 if args.quick else 5)
+    results["startup_s"], results["import_lark_s"] = mine, base
+    results["startup_ratio"] = mine / base
+    _progress("")
+    print(f"tick check, ticks@100 vs none (one thread):     {results['tick_check_overhead']:.3f}x")
+    print(f"check + tracing hook, @100 vs never checking:   {results['slow_path_overhead']:.3f}x")
+    print(f"fifo GIL hand-off vs bare Condition hand-off:   {results['handoff_ratio']:.2f}x "
+          f"({results['gil_handoff_s'] * 1e6:.1f} us vs {results['condition_handoff_s'] * 1e6:.1f} us)")  # fmt: skip
+    print(f"spawn+join vs threading.Thread start+join:      {results['spawn_ratio']:.2f}x "
+          f"({guest_spawn * 1e6:.0f} us vs {host_spawn * 1e6:.0f} us)")  # fmt: skip
+    print(f"start-up (hello world) vs python -c 'import lark': {results['startup_ratio']:.2f}x "
+          f"({mine * 1000:.0f} ms vs {base * 1000:.0f} ms)")  # fmt: skip
+    if args.json:
+        with open(args.json, "w", encoding="utf-8") as handle:
+            json.dump(results, handle, indent=2)
+    return 0

@@ -1,0 +1,173 @@
+"""``minivm experiment``: run a program under every combination of policy and interval, in a
+fresh VM each time, and tabulate what each policy did to throughput, fairness and latency."""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import io
+import itertools
+import statistics
+import sys
+
+from minivm.gil.policies import POLICY_NAMES
+from minivm.observe.stats import collect
+
+
+def _list_of(kind, name: str):
+    def parse(text: str):
+        try:
+            values = [kind(part.replace("_", "")) for part in text.split(",") if part.strip()]
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{name}: expected a comma-separated list, got {text!r}") from None
+        if not values:
+            raise argparse.ArgumentTypeError(f"{name}: empty list")
+        return values
+
+    return parse
+
+
+def _policies(text: str) -> list[str]:
+    names = [p.strip() for p in text.split(",") if p.strip()]
+    for name in names:
+        if name not in POLICY_NAMES:
+            raise argparse.ArgumentTypeError(f"unknown policy '{name}' (choose from: {', '.join(POLICY_NAMES)})")
+    if not names:
+        raise argparse.ArgumentTypeError("no policy given")
+    return names
+
+
+def add_experiment_parser(sub) -> None:
+    """Register ``minivm experiment``."""
+    parser = sub.add_parser(
+        "experiment",
+        help="run a program under several policies and intervals and compare",
+        description="Run PROGRAM once per combination of policy and interval (each in a fresh VM) "
+        "and print a table: wall time (median), instructions/s, switches, releaser-reacquired %, "
+        "GIL wait p50/p99 and fairness (each thread's share of GIL time).",
+    )
+    parser.add_argument("program", help="the .mv file to run")
+    parser.add_argument("--policy", type=_policies, default=["ticks", "fifo", "timed"], metavar="A,B,...",
+                        help="policies to compare (default: ticks,fifo,timed)")  # fmt: skip
+    parser.add_argument("--check-interval", type=_list_of(int, "--check-interval"), default=[100],
+                        metavar="N,M,...", help="check intervals (default: 100)")  # fmt: skip
+    parser.add_argument("--switch-interval", type=_list_of(float, "--switch-interval"), default=[0.005],
+                        metavar="S,...", help="switch intervals for timed (default: 0.005)")  # fmt: skip
+    parser.add_argument("--repeat", type=int, default=1, metavar="N", help="runs per combination (median)")
+    parser.add_argument("--csv", metavar="PATH", help="also write the table as CSV")
+    parser.add_argument("--plot", metavar="PATH", help="draw wall time and switches against the interval")
+    parser.set_defaults(handler=cmd_experiment)
+
+
+def run_once(code, source_lines, policy: str, check: int, switch: float) -> dict:
+    """One run of ``code`` in a fresh VM, its output discarded; returns its statistics."""
+    from minivm.runtime.machine import Machine, VMConfig
+
+    config = VMConfig(policy=policy, check_interval=check, switch_interval=switch)
+    previous = sys.getswitchinterval()
+    if policy == "none":
+        sys.setswitchinterval(1e-6)  # see docs/gil.md: let the unguarded races happen
+    try:
+        machine = Machine(config, stdout=io.StringIO(), stderr=io.StringIO(), source_lines=source_lines)
+        status = machine.run(code)
+    finally:
+        sys.setswitchinterval(previous)
+    stats = collect(machine)
+    stats["status"] = status
+    return stats
+
+
+def summarize(runs: list[dict]) -> dict:
+    """One table row from repeated runs of one combination (medians)."""
+    median = statistics.median
+    walls = [r["wall_s"] for r in runs]
+    typical = sorted(runs, key=lambda r: r["wall_s"])[len(runs) // 2]
+    checks_with_waiters = typical["releaser_reacquired"] + typical["switches"]
+    held = [t["held_s"] for t in typical["threads"] if t["id"] != 0 and t["instructions"] > 0]
+    total_held = sum(held) or 1.0
+    return {
+        "policy": typical["policy"],
+        "check_interval": typical["check_interval"],
+        "switch_interval": typical["switch_interval"],
+        "wall_s": median(walls),
+        "instructions": typical["instructions"],
+        "instructions_per_s": median(r["instructions_per_s"] for r in runs),
+        "switches": int(median(r["switches"] for r in runs)),
+        "releaser_reacquired_pct": 100.0 * typical["releaser_reacquired"] / checks_with_waiters
+        if checks_with_waiters
+        else 0.0,
+        "wait_p50_s": median(r["wait_p50_s"] for r in runs),
+        "wait_p99_s": median(r["wait_p99_s"] for r in runs),
+        "fairness": [round(h / total_held, 3) for h in held],
+        "status": max(r["status"] for r in runs),
+    }
+
+
+COLUMNS = ("policy", "check", "switch_s", "wall_s", "instr/s", "switches", "reacq%", "wait_p50",
+           "wait_p99", "fairness (share of GIL time per spawned thread)")  # fmt: skip
+
+
+def format_row(row: dict) -> list[str]:
+    """A summary row as table cells."""
+    return [
+        row["policy"],
+        str(row["check_interval"]),
+        f"{row['switch_interval']:g}",
+        f"{row['wall_s']:.4f}",
+        f"{row['instructions_per_s'] / 1e6:.2f}M",
+        str(row["switches"]),
+        f"{row['releaser_reacquired_pct']:.1f}",
+        f"{row['wait_p50_s'] * 1e6:.0f}us",
+        f"{row['wait_p99_s'] * 1e6:.0f}us",
+        " ".join(f"{share:.2f}" for share in row["fairness"]) or "-",
+    ]
+
+
+def print_table(rows: list[dict], stream) -> None:
+    """The experiment's table, aligned."""
+    cells = [list(COLUMNS)] + [format_row(r) for r in rows]
+    widths = [max(len(c[i]) for c in cells) for i in range(len(COLUMNS))]
+    for line in cells:
+        stream.write("  ".join(c.ljust(w) for c, w in zip(line, widths, strict=True)).rstrip() + "\n")
+
+
+def cmd_experiment(args: argparse.Namespace) -> int:
+    """``minivm experiment``."""
+    from minivm.cli import compile_program, read_source
+
+    args.code = None
+    args.file = args.program
+    name, text = read_source(args)
+    code = compile_program(name, text)
+    lines = {name: text.splitlines()}
+    combos = []
+    for policy, check in itertools.product(args.policy, args.check_interval):
+        switches = args.switch_interval if policy == "timed" else args.switch_interval[:1]
+        combos.extend((policy, check, s) for s in switches)
+    rows = []
+    total = len(combos) * args.repeat
+    done = 0
+    for policy, check, switch in combos:
+        runs = []
+        for _ in range(args.repeat):
+            done += 1
+            sys.stderr.write(f"\r[{done}/{total}] {policy} check={check} switch={switch:g} ...")
+            sys.stderr.flush()
+            runs.append(run_once(code, lines, policy, check, switch))
+        rows.append(summarize(runs))
+    sys.stderr.write("\r" + " " * 60 + "\r")
+    print_table(rows, sys.stdout)
+    if args.csv:
+        with open(args.csv, "w", newline="", encoding="utf-8") as handle:
+            writer = csv.writer(handle)
+            writer.writerow(COLUMNS)
+            writer.writerows(format_row(r) for r in rows)
+    if args.plot:
+        from minivm.observe.plot import PlotUnavailable, plot_experiment
+
+        try:
+            plot_experiment(args.plot, rows)
+        except PlotUnavailable as exc:
+            print(f"minivm: {exc}", file=sys.stderr)
+            return 2
+    return 1 if any(r["status"] for r in rows) else 0
