@@ -57,11 +57,18 @@ class CodeObject:
     free_sources: tuple[FreeVarSource, ...]
     max_stack: int
     fast: tuple[tuple[int, object], ...] = ()
+    # Derived, stored as plain fields because the call path reads them on every call.
+    nparams: int = attrs.field(init=False)
+    nlocals: int = attrs.field(init=False)
+
+    def __attrs_post_init__(self) -> None:
+        object.__setattr__(self, "nparams", len(self.params))
+        object.__setattr__(self, "nlocals", len(self.local_names))
 
     @property
     def arity(self) -> int:
         """How many arguments a call must pass."""
-        return len(self.params)
+        return self.nparams
 
     @property
     def display_name(self) -> str:

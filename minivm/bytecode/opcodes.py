@@ -96,9 +96,26 @@ _TABLE: list[tuple] = [
     ("FOR_ITER", Operand.JUMP, 1, "push the next item, or pop iterator and iterable and jump", -2),
 ]
 
+# Fused instructions (superinstructions) appear only in a code object's ``fast`` form; each
+# stands for ``width`` plain instructions on locals and constants and charges that many ticks.
+# They never touch globals or cells, so ``x += 1`` on shared state stays a separate read and
+# write. Argument: a tuple described in ``bytecode/fusion.py``.
+_FUSED: list[tuple] = [
+    # name, width, stack effect, doc
+    ("COMPARE_LOCAL_CONST_JUMP", 4, 0, "LOAD_LOCAL a; LOAD_CONST k; <compare>; POP_JUMP_IF_FALSE t"),
+    ("COMPARE_LOCALS_JUMP", 4, 0, "LOAD_LOCAL a; LOAD_LOCAL b; <compare>; POP_JUMP_IF_FALSE t"),
+    ("ARITH_LOCAL_CONST_STORE", 4, 0, "LOAD_LOCAL a; LOAD_CONST k; <arith>; STORE_LOCAL d"),
+    ("ARITH_LOCALS_STORE", 4, 0, "LOAD_LOCAL a; LOAD_LOCAL b; <arith>; STORE_LOCAL d"),
+    ("BINARY_LOCAL_CONST", 3, 1, "LOAD_LOCAL a; LOAD_CONST k; <binary op>"),
+    ("BINARY_LOCALS", 3, 1, "LOAD_LOCAL a; LOAD_LOCAL b; <binary op>"),
+]
+
 OPCODES: tuple[OpInfo, ...] = tuple(
     OpInfo(code, row[0], row[1], row[2], row[3], row[4] if len(row) > 4 else None)
     for code, row in enumerate(_TABLE)
+) + tuple(
+    OpInfo(len(_TABLE) + i, name, Operand.FUSED, effect, doc, None, width)
+    for i, (name, width, effect, doc) in enumerate(_FUSED)
 )
 BY_NAME: dict[str, OpInfo] = {info.name: info for info in OPCODES}
 
@@ -107,3 +124,6 @@ BY_NAME: dict[str, OpInfo] = {info.name: info for info in OPCODES}
 globals().update({info.name: info.code for info in OPCODES})
 
 JUMP_OPCODES = frozenset(info.code for info in OPCODES if info.operand is Operand.JUMP)
+PLAIN_OPCODES = tuple(info for info in OPCODES if info.width == 1)
+FUSED_OPCODES = tuple(info for info in OPCODES if info.width > 1)
+MAX_FUSED_WIDTH = max(info.width for info in OPCODES)

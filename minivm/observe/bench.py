@@ -225,7 +225,8 @@ def cmd_bench(args: argparse.Namespace) -> int:
                "instructions_per_s": instructions / wall, "threaded": workload.threaded}  # fmt: skip
         results["programs"].append(row)
         _progress("")
-        print(f"{row['name']:<12} {wall:>9.4f} {base:>9.4f} {row['ratio']:>6.1f}x {row['instructions_per_s'] / 1e6:>8.2f}M")
+        rate = row["instructions_per_s"] / 1e6
+        print(f"{row['name']:<12} {wall:>9.4f} {base:>9.4f} {row['ratio']:>6.1f}x {rate:>8.2f}M")
     single = [r["ratio"] for r in results["programs"] if not r["threaded"]]
     results["geomean_ratio"] = math.exp(sum(math.log(r) for r in single) / len(single))
     print(f"geometric mean ratio, single-thread programs: {results['geomean_ratio']:.1f}x")

@@ -31,6 +31,12 @@ from typing import TYPE_CHECKING
 
 from minivm.bytecode.opcodes import (
     ADD,
+    ARITH_LOCAL_CONST_STORE,
+    ARITH_LOCALS_STORE,
+    BINARY_LOCAL_CONST,
+    BINARY_LOCALS,
+    COMPARE_LOCAL_CONST_JUMP,
+    COMPARE_LOCALS_JUMP,
     BUILD_LIST,
     BUILD_MAP,
     CALL,
@@ -114,7 +120,7 @@ def new_frame(function: Function, args: list) -> Frame:
     """A frame for calling ``function`` with ``args`` (arity already checked)."""
     code = function.code
     local_values = args
-    missing = len(code.local_names) - len(args)
+    missing = code.nlocals - len(args)
     if missing:
         local_values += [UNSET] * missing
     return Frame(code, function, local_values)
@@ -165,7 +171,64 @@ def execute(vm: Machine, thread: GuestThread) -> object:
             ticks -= 1
             op, arg = instrs[pc]
             pc += 1
-            if op is LOAD_LOCAL:
+            # Fused instructions first: in loops they are most of what runs.
+            if op is COMPARE_LOCAL_CONST_JUMP:
+                a = local[arg[0]]
+                b = arg[1]
+                ticks -= 3
+                pc += 3
+                if a.__class__ is int and b.__class__ is int:
+                    if not arg[2](a, b):
+                        pc = arg[3]
+                elif not ops.binary(arg[4], heap, a, b):
+                    pc = arg[3]
+            elif op is ARITH_LOCAL_CONST_STORE:
+                a = local[arg[0]]
+                b = arg[1]
+                ticks -= 3
+                pc += 3
+                if a.__class__ is int and b.__class__ is int:
+                    local[arg[3]] = arg[2](a, b)
+                else:
+                    local[arg[3]] = ops.binary(arg[4], heap, a, b)
+            elif op is BINARY_LOCAL_CONST:
+                a = local[arg[0]]
+                b = arg[1]
+                ticks -= 2
+                pc += 2
+                if a.__class__ is int and b.__class__ is int:
+                    push(arg[2](a, b))
+                else:
+                    push(ops.binary(arg[3], heap, a, b))
+            elif op is COMPARE_LOCALS_JUMP:
+                a = local[arg[0]]
+                b = local[arg[1]]
+                ticks -= 3
+                pc += 3
+                if a.__class__ is int and b.__class__ is int:
+                    if not arg[2](a, b):
+                        pc = arg[3]
+                elif not ops.binary(arg[4], heap, a, b):
+                    pc = arg[3]
+            elif op is ARITH_LOCALS_STORE:
+                a = local[arg[0]]
+                b = local[arg[1]]
+                ticks -= 3
+                pc += 3
+                if a.__class__ is int and b.__class__ is int:
+                    local[arg[3]] = arg[2](a, b)
+                else:
+                    local[arg[3]] = ops.binary(arg[4], heap, a, b)
+            elif op is BINARY_LOCALS:
+                a = local[arg[0]]
+                b = local[arg[1]]
+                ticks -= 2
+                pc += 2
+                if a.__class__ is int and b.__class__ is int:
+                    push(arg[2](a, b))
+                else:
+                    push(ops.binary(arg[3], heap, a, b))
+            elif op is LOAD_LOCAL:
                 push(local[arg])
             elif op is LOAD_CONST:
                 push(consts[arg])
@@ -214,7 +277,8 @@ def execute(vm: Machine, thread: GuestThread) -> object:
                 function = stack[base - 1]
                 cls = function.__class__
                 if cls is Function:
-                    if arg != function.code.arity:
+                    code = function.code
+                    if arg != code.nparams:
                         raise arity_error(function, arg)
                     if len(frames) >= recursion_limit:
                         raise GuestError(
@@ -222,10 +286,11 @@ def execute(vm: Machine, thread: GuestThread) -> object:
                         )
                     args = stack[base:]
                     del stack[base - 1 :]
+                    if code.nlocals != arg:
+                        args += [UNSET] * (code.nlocals - arg)
                     frame.pc = pc
-                    frame = new_frame(function, args)
+                    frame = Frame(code, function, args)
                     frames.append(frame)
-                    code = frame.code
                     instrs = code.fast if thread.fast_code else code.instructions
                     consts = code.constants
                     names = code.names
@@ -247,6 +312,7 @@ def execute(vm: Machine, thread: GuestThread) -> object:
                         thread.ticks = ticks
                         push(function.impl(thread, args))
                         ticks = thread.ticks
+                        instrs = code.fast if thread.fast_code else code.instructions
                     else:
                         push(function.impl(thread, args))
                 else:

@@ -17,6 +17,7 @@ from typing import TextIO
 import attrs
 
 from minivm.bytecode.code import CodeObject
+from minivm.bytecode.opcodes import MAX_FUSED_WIDTH
 from minivm.errors import GuestError, InternalError, format_guest_error, format_internal_error
 from minivm.gil.lock import GIL
 from minivm.gil.policies import ThreadAbort, make_policy
@@ -202,13 +203,23 @@ class Machine:
     def refill(self, thread: GuestThread) -> None:
         """A fresh tick budget for a thread that has just taken the GIL."""
         thread.until_check = self.config.check_interval
-        budget = 0 if self.tracing else self._budget(thread)
+        if self.tracing:
+            thread.fast_code = False  # the trace shows every plain instruction
+            budget = 0
+        else:
+            budget = self._budget(thread)
         thread.budget = thread.ticks = budget
 
     def _budget(self, thread: GuestThread) -> int:
+        # Fused instructions charge up to MAX_FUSED_WIDTH ticks at once, so the last few
+        # ticks before the check run on the plain code: the check lands exactly.
         budget = thread.until_check
         if self.config.max_steps is not None:
             budget = max(1, min(budget, self.config.max_steps - self.steps))
+        if self.config.fused and budget >= MAX_FUSED_WIDTH:
+            thread.fast_code = True
+            return budget - (MAX_FUSED_WIDTH - 1)
+        thread.fast_code = False
         return budget
 
     def account(self, thread: GuestThread) -> None:

@@ -3,6 +3,7 @@ calls these for everything else; every type error is phrased the same way here."
 
 from __future__ import annotations
 
+from minivm.bytecode import opcodes as op
 from minivm.errors import GuestError
 from minivm.runtime.values import MvList, MvMap, map_key, to_repr, type_name, values_equal
 
@@ -169,3 +170,24 @@ def iterate(target: object):
     if cls is MvMap:
         return iter(target.guest_keys())  # type: ignore[attr-defined]
     raise GuestError(f"cannot iterate over a value of type {type_name(target)}")
+
+
+def binary(opcode: int, heap, a: object, b: object) -> object:
+    """Any binary operator by its plain opcode (the general path of fused instructions)."""
+    return _BINARY[opcode](heap, a, b)
+
+
+_BINARY = {
+    op.ADD: add,
+    op.SUB: lambda heap, a, b: sub(a, b),
+    op.MUL: lambda heap, a, b: mul(a, b),
+    op.DIV: lambda heap, a, b: div(a, b),
+    op.FLOOR_DIV: lambda heap, a, b: floor_div(a, b),
+    op.MOD: lambda heap, a, b: mod(a, b),
+    op.LT: lambda heap, a, b: less(a, b),
+    op.LE: lambda heap, a, b: less_equal(a, b),
+    op.GT: lambda heap, a, b: greater(a, b),
+    op.GE: lambda heap, a, b: greater_equal(a, b),
+    op.EQ: lambda heap, a, b: equal(a, b),
+    op.NE: lambda heap, a, b: not_equal(a, b),
+}
