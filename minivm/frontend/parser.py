@@ -14,7 +14,13 @@ from pathlib import Path
 
 import lark
 from lark import Token, v_args
-from lark.exceptions import UnexpectedCharacters, UnexpectedEOF, UnexpectedInput, UnexpectedToken
+from lark.exceptions import (
+    UnexpectedCharacters,
+    UnexpectedEOF,
+    UnexpectedInput,
+    UnexpectedToken,
+    VisitError,
+)
 
 from minivm.errors import Location, SourceError
 from minivm.frontend import nodes as n
@@ -346,7 +352,10 @@ def parse(source: str, file: str = "<input>") -> n.Program:
     except UnexpectedInput as exc:
         raise _translate(exc, file, lines, source) from None
     # The tree builder works without recursion, so 3000-deep nesting builds too.
-    program = _TreeBuilder(file, lines).transform(tree)
+    try:
+        program = _TreeBuilder(file, lines).transform(tree)
+    except VisitError as exc:  # lark wraps what a rule method raised
+        raise exc.orig_exc from None
     if not program.body:
         raise SourceError(
             "syntax error",
