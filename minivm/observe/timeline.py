@@ -50,7 +50,7 @@ def slices(events: list[dict], end_ns: int, uses_gil: bool = True) -> list[Slice
             begin(tid, WAITING, ts)
         elif kind == "gil_acquire":
             begin(tid, HOLDING, ts)
-        elif kind == "gil_release":
+        elif kind == "gil_release" and open_state.get(tid, ("",))[0] == HOLDING:
             close(tid, ts)
         elif kind == "block":
             begin(tid, BLOCKED, ts, e.get("waiting_for", ""))
