@@ -8,7 +8,6 @@ syntax or compile error), 130 interrupted. No error shows a Python traceback of 
 from __future__ import annotations
 
 import argparse
-import contextlib
 import os
 import sys
 import threading
@@ -267,8 +266,15 @@ def _exit(status: int) -> int:
     """Flush and end the process. Guest threads still running (after an abort or Ctrl-C)
     are daemon threads; ``os._exit`` ends them without waiting on the host's shutdown."""
     for stream in (sys.stdout, sys.stderr):
-        with contextlib.suppress(BrokenPipeError, ValueError, OSError):
+        try:
             stream.flush()
+        except BrokenPipeError:
+            # The reader went away: point stdout at /dev/null so the host's own final
+            # flush at exit does not complain (the recipe of Python's signal docs).
+            devnull = os.open(os.devnull, os.O_WRONLY)
+            os.dup2(devnull, stream.fileno())
+        except (ValueError, OSError):
+            pass
     if any(t.daemon and t.is_alive() for t in threading.enumerate()):
         os._exit(status)
     return status

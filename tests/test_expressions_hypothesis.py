@@ -332,6 +332,28 @@ def check_expression(tree):
             assert mv_format(python_value) == mv_format(expected), python_source
 
 
+# One value or two of every kind; every operator meets every pair of them.
+SAMPLE_VALUES = [0, 7, 2**70, 0.0, 2.5, 1e300, "", "ab", True, False, None]
+
+
+def test_every_operator_on_every_pair_of_kinds():
+    """Exhaustive over kinds: each binary operator (and ``and``/``or``) on each ordered pair
+    of sample values, and each unary operator on each value, agrees with the reference."""
+    trees = [(kind, ("lit", v)) for kind in ("neg", "not") for v in SAMPLE_VALUES]
+    for a in SAMPLE_VALUES:
+        for b in SAMPLE_VALUES:
+            trees += [("bin", op, ("lit", a), ("lit", b)) for op in ARITH_OPS + COMPARE_OPS]
+            trees += [(op, ("lit", a), ("lit", b)) for op in ("and", "or")]
+    mismatches = []
+    for tree in trees:
+        try:
+            check_expression(tree)
+        except AssertionError as exc:
+            mismatches.append(f"{render_mv(tree)}: {exc}")
+    assert len(trees) == 22 + 11 * 11 * 14
+    assert mismatches == []
+
+
 @pytest.mark.parametrize(
     ("expr", "output"),
     [

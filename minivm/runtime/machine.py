@@ -48,19 +48,30 @@ class VMConfig:
 class Output:
     """A text stream that writes whole lines under a lock: lines never tear, even with no GIL."""
 
-    def __init__(self, stream: TextIO):
+    def __init__(self, stream: TextIO, on_closed=None):
         self.stream = stream
         self.lock = threading.Lock()
+        self.closed = False
+        self.on_closed = on_closed
 
     def write_line(self, text: str) -> None:
-        """Write ``text`` and a newline as one piece."""
+        """Write ``text`` and a newline as one piece. If the reader went away (``| head``),
+        the run is stopped quietly, as a Unix tool stops on SIGPIPE."""
         with self.lock:
-            self.stream.write(text + "\n")
+            if self.closed:
+                return
+            try:
+                self.stream.write(text + "\n")
+            except (BrokenPipeError, ValueError):
+                self.closed = True
+        if self.closed and self.on_closed is not None:
+            self.on_closed()
 
     def flush(self) -> None:
         """Flush the underlying stream, ignoring a closed pipe."""
         with self.lock, contextlib.suppress(BrokenPipeError, ValueError, OSError):
-            self.stream.flush()
+            if not self.closed:
+                self.stream.flush()
 
 
 class Machine:
@@ -84,7 +95,7 @@ class Machine:
         self.heap = Heap()
         self.globals: dict[str, object] = dict(BUILTINS)
         self.scheduler = Scheduler(self)
-        self.output = Output(stdout or sys.stdout)
+        self.output = Output(stdout or sys.stdout, on_closed=lambda: self.abort(None))
         self.errors = Output(stderr or sys.stderr)
         self.source_lines = source_lines or {}
         self.aborting = False
