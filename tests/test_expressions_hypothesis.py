@@ -287,24 +287,37 @@ def folded_float_zeros(node, negations: int = 0) -> set[str]:
 @settings(max_examples=500, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(expressions)
 def test_expression_agrees_with_reference(tree):
+    assume(checkable(tree))
     check_expression(tree)
 
 
 @settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(numeric_expressions)
 def test_numeric_expression_agrees_with_reference(tree):
+    assume(checkable(tree))
     check_expression(tree)
 
 
+def checkable(tree) -> bool:
+    """Leave out the two known VM bugs, each pinned by its own xfail test below: 0.0 and
+    -0.0 in one program share one constant; + - * overflowing int/float mixing."""
+    if len(folded_float_zeros(tree)) > 1:
+        return False
+    try:
+        Evaluator().eval(tree)
+    except Overflow:
+        return False
+    except MvFailure:
+        pass
+    return True
+
+
 def check_expression(tree):
-    # 0.0 and -0.0 in one program share one constant (see the xfail test below).
-    assume(len(folded_float_zeros(tree)) < 2)
+    """Run ``print(tree);`` and compare with the reference evaluator (and it with Python)."""
     evaluator = Evaluator()
     try:
         expected = evaluator.eval(tree)
         failure = None
-    except Overflow:
-        assume(False)  # covered by test_int_float_overflow_is_a_runtime_error
     except MvFailure as exc:
         failure = exc
 
@@ -344,6 +357,7 @@ def test_every_operator_on_every_pair_of_kinds():
         for b in SAMPLE_VALUES:
             trees += [("bin", op, ("lit", a), ("lit", b)) for op in ARITH_OPS + COMPARE_OPS]
             trees += [(op, ("lit", a), ("lit", b)) for op in ("and", "or")]
+    assert all(checkable(tree) for tree in trees)
     mismatches = []
     for tree in trees:
         try:
@@ -477,7 +491,9 @@ class ProgramBuilder:
             return f"[{self.expr(names, depth + 1)}, {self.expr(names, depth + 1)}][1]"
         return f"len([{self.expr(names, depth + 1)}])"
 
-    def block(self, names: list[str], depth: int, in_loop: bool, in_fn: bool) -> list[str]:
+    def block(
+        self, names: list[str], depth: int, in_loop: bool, in_fn: bool, in_for: bool = False
+    ) -> list[str]:
         names = list(names)
         out: list[str] = []
         for _ in range(self.draw(st.integers(0, 4 if depth < 3 else 1))):
@@ -496,23 +512,23 @@ class ProgramBuilder:
                 out.append(f"print({self.expr(names)});")
             elif kind == 3:
                 out.append(f"if {self.expr(names)} {{")
-                out += self.block(names, depth + 1, in_loop, in_fn)
+                out += self.block(names, depth + 1, in_loop, in_fn, in_for)
                 if self.draw(st.booleans()):
                     out.append("} else {")
-                    out += self.block(names, depth + 1, in_loop, in_fn)
+                    out += self.block(names, depth + 1, in_loop, in_fn, in_for)
                 out.append("}")
             elif kind == 4:
                 counter = self.fresh("w")
                 out.append(f"let {counter} = 0;")
                 out.append(f"while {counter} < {self.draw(st.integers(0, 4))} {{")
                 out.append(f"{counter} += 1;")
-                out += self.block(names + [counter], depth + 1, True, in_fn)
+                out += self.block(names + [counter], depth + 1, True, in_fn, in_for)
                 out.append("}")
                 names.append(counter)
             elif kind == 5:
                 var = self.fresh("i")
                 out.append(f"for {var} in range({self.draw(st.integers(0, 4))}) {{")
-                out += self.block(names + [var], depth + 1, True, in_fn)
+                out += self.block(names + [var], depth + 1, True, in_fn, True)
                 out.append("}")
             elif kind == 6:
                 fname = self.fresh("f")
@@ -525,11 +541,12 @@ class ProgramBuilder:
                 out.append(f"print({fname}({self.expr(names)}));")
             elif kind == 7 and in_loop:
                 out.append(f"if {self.expr(names)} {{ {self.draw(st.sampled_from(['break;', 'continue;']))} }}")
-            elif kind == 8 and in_fn:
+            elif kind == 8 and in_fn and not in_for:
+                # (`return` inside `for` is a known VM bug: test_return_inside_for_loop.)
                 out.append(f"if {self.expr(names)} {{ return {self.expr(names)}; }}")
             else:
                 out.append("if true {")
-                out += self.block(names, depth + 1, in_loop, in_fn)
+                out += self.block(names, depth + 1, in_loop, in_fn, in_for)
                 out.append("}")
         return out
 
@@ -579,3 +596,27 @@ def test_program_generator_makes_loops_functions_and_closures():
     source = find(programs(), lambda s: "fn " in s and "while " in s and "for " in s)
     code = compile_source(source, "t.mv")
     assert len(all_code_objects(code)) >= 2
+
+
+@pytest.mark.xfail(
+    reason="VM bug: `return` inside a `for` loop leaves the loop's iterable and iterator on "
+    "the stack; the stack verifier rejects the function (RETURN at depth 3) and the "
+    "compile fails with 'minivm internal error'",
+    strict=True,
+)
+@pytest.mark.parametrize(
+    ("source", "output"),
+    [
+        ("fn f() { for i in range(3) { return i; } } print(f());", "0"),
+        ("fn f() { for i in range(3) { if i == 1 { return i * 10; } } return -1; } print(f());",
+         "10"),
+        ("fn f(xs) { for x in xs { let i = 0; while i < 3 { if x == i { return x; } i += 1; } }"
+         " return nil; } print(f([5, 2]));", "2"),
+    ],
+)  # fmt: skip
+def test_return_inside_for_loop(source, output):
+    # LANGUAGE.md: `return e;` is allowed anywhere inside a function, loops included.
+    from golden import run_minivm
+
+    result = run_minivm("run", "-c", source)
+    assert (result.returncode, result.stdout, result.stderr) == (0, output + "\n", "")

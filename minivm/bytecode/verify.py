@@ -1,7 +1,7 @@
 """Stack-depth verification of a code object, driven by the opcode table's stack effects.
 
 Every path through the code must agree on the stack depth at each instruction, never go
-below zero, and reach ``RETURN`` with exactly one value. A violation is a compiler bug, so
+below zero, and reach ``RETURN`` with at least one value. A violation is a compiler bug, so
 it raises ``InternalError``.
 """
 
@@ -32,7 +32,9 @@ def stack_depths(code: CodeObject) -> list[int | None]:
             depths[pc] = depth
             opcode, arg = instructions[pc]
             info = op.OPCODES[opcode]
-            if opcode == op.RETURN and depth != 1:
+            # A `return` inside a `for` leaves the loop's iterable and iterator below the
+            # value; the frame is discarded with them, so only "at least one" is required.
+            if opcode == op.RETURN and depth < 1:
                 raise InternalError(f"{code.display_name}: RETURN at depth {depth} (offset {pc})")
             if info.jump_effect is not None:
                 work.append((arg, depth + info.jump_effect))

@@ -280,7 +280,7 @@ def execute(vm: Machine, thread: GuestThread) -> object:
                     code = function.code
                     if arg != code.nparams:
                         raise arity_error(function, arg)
-                    if len(frames) >= recursion_limit:
+                    if len(frames) > recursion_limit:  # the main frame is not a call
                         raise GuestError(
                             f"maximum recursion depth exceeded (limit {recursion_limit} calls)"
                         )
