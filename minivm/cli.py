@@ -129,6 +129,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     add_bench_parser(sub)
     add_experiment_parser(sub)
+    sub.choices["experiment"].set_defaults(handler=cmd_experiment)
     return parser
 
 
@@ -190,6 +191,15 @@ def cmd_dis(args: argparse.Namespace) -> int:
     code = compile_program(name, text)
     sys.stdout.write(disassemble(code))
     return EXIT_OK
+
+
+def cmd_experiment(args: argparse.Namespace) -> int:
+    """``minivm experiment``: compile here, then run every combination."""
+    from minivm.observe.experiment import run_experiment
+
+    args.code, args.file = None, args.program
+    name, text = read_source(args)
+    return run_experiment(args, name, text, compile_program(name, text))
 
 
 def config_from_args(args: argparse.Namespace):

@@ -336,7 +336,7 @@ def check_expression(tree):
     if not evaluator.diverged:
         python_source = render_py(tree)
         try:
-            python_value = eval(python_source, {"__builtins__": {}})  # noqa: S307
+            python_value = eval(python_source, {"__builtins__": {}})
         except (ZeroDivisionError, TypeError, OverflowError) as exc:
             assert failure is not None, (python_source, exc)
             assert isinstance(exc, failure.python_error), (python_source, exc)
@@ -420,25 +420,15 @@ def test_expression_errors(expr, message):
     assert f"error in thread 0: {message}" in err
 
 
-@pytest.mark.xfail(
-    reason="VM bug: 0.0 and -0.0 literals share one constant-pool entry "
-    "(compiler keys constants by (type, value) and 0.0 == -0.0)",
-    strict=True,
-)
 def test_negative_zero_literal_keeps_its_sign():
     # Python: print(0.0, -0.0) shows "0.0 -0.0"; floats print as Python's repr.
     assert run_source("print(0.0, -0.0);") == (0, "0.0 -0.0\n", "")
 
 
-@pytest.mark.xfail(
-    reason="VM bug: + - * mixing a huge int with a float raise the host's OverflowError, "
-    "reported as 'minivm internal error' instead of a runtime error with thread and call chain",
-    strict=True,
-)
 @pytest.mark.parametrize("op", ["+", "-", "*"])
 def test_int_float_overflow_is_a_runtime_error(op):
     big = "1" + "0" * 400
-    status, out, err = run_source(f"print({big} {op} 1.5);")
+    status, _out, err = run_source(f"print({big} {op} 1.5);")
     assert status == 1
     assert "internal error" not in err
     assert "error in thread 0: " in err
@@ -448,7 +438,7 @@ def test_int_float_overflow_is_a_runtime_error(op):
 def test_int_float_overflow_in_division_is_a_runtime_error():
     big = "1" + "0" * 400
     for op in ("/", "//", "%"):
-        status, out, err = run_source(f"print({big} {op} 1.5);")
+        status, _out, err = run_source(f"print({big} {op} 1.5);")
         assert status == 1
         assert f"error in thread 0: result of {op} too large for a float" in err
         assert "internal error" not in err
@@ -491,9 +481,7 @@ class ProgramBuilder:
             return f"[{self.expr(names, depth + 1)}, {self.expr(names, depth + 1)}][1]"
         return f"len([{self.expr(names, depth + 1)}])"
 
-    def block(
-        self, names: list[str], depth: int, in_loop: bool, in_fn: bool, in_for: bool = False
-    ) -> list[str]:
+    def block(self, names: list[str], depth: int, in_loop: bool, in_fn: bool) -> list[str]:
         names = list(names)
         out: list[str] = []
         for _ in range(self.draw(st.integers(0, 4 if depth < 3 else 1))):
@@ -512,41 +500,40 @@ class ProgramBuilder:
                 out.append(f"print({self.expr(names)});")
             elif kind == 3:
                 out.append(f"if {self.expr(names)} {{")
-                out += self.block(names, depth + 1, in_loop, in_fn, in_for)
+                out += self.block(names, depth + 1, in_loop, in_fn)
                 if self.draw(st.booleans()):
                     out.append("} else {")
-                    out += self.block(names, depth + 1, in_loop, in_fn, in_for)
+                    out += self.block(names, depth + 1, in_loop, in_fn)
                 out.append("}")
             elif kind == 4:
                 counter = self.fresh("w")
                 out.append(f"let {counter} = 0;")
                 out.append(f"while {counter} < {self.draw(st.integers(0, 4))} {{")
                 out.append(f"{counter} += 1;")
-                out += self.block(names + [counter], depth + 1, True, in_fn, in_for)
+                out += self.block([*names, counter], depth + 1, True, in_fn)
                 out.append("}")
                 names.append(counter)
             elif kind == 5:
                 var = self.fresh("i")
                 out.append(f"for {var} in range({self.draw(st.integers(0, 4))}) {{")
-                out += self.block(names + [var], depth + 1, True, in_fn, True)
+                out += self.block([*names, var], depth + 1, True, in_fn)
                 out.append("}")
             elif kind == 6:
                 fname = self.fresh("f")
                 param = self.fresh("p")
                 # A nested function is a closure over everything visible here.
                 out.append(f"fn {fname}({param}) {{")
-                out += self.block(names + [param], depth + 1, False, True)
-                out.append(f"return {self.expr(names + [param])};")
+                out += self.block([*names, param], depth + 1, False, True)
+                out.append(f"return {self.expr([*names, param])};")
                 out.append("}")
                 out.append(f"print({fname}({self.expr(names)}));")
             elif kind == 7 and in_loop:
                 out.append(f"if {self.expr(names)} {{ {self.draw(st.sampled_from(['break;', 'continue;']))} }}")
-            elif kind == 8 and in_fn and not in_for:
-                # (`return` inside `for` is a known VM bug: test_return_inside_for_loop.)
+            elif kind == 8 and in_fn:
                 out.append(f"if {self.expr(names)} {{ return {self.expr(names)}; }}")
             else:
                 out.append("if true {")
-                out += self.block(names, depth + 1, in_loop, in_fn, in_for)
+                out += self.block(names, depth + 1, in_loop, in_fn)
                 out.append("}")
         return out
 
@@ -598,12 +585,6 @@ def test_program_generator_makes_loops_functions_and_closures():
     assert len(all_code_objects(code)) >= 2
 
 
-@pytest.mark.xfail(
-    reason="VM bug: `return` inside a `for` loop leaves the loop's iterable and iterator on "
-    "the stack; the stack verifier rejects the function (RETURN at depth 3) and the "
-    "compile fails with 'minivm internal error'",
-    strict=True,
-)
 @pytest.mark.parametrize(
     ("source", "output"),
     [
@@ -616,6 +597,7 @@ def test_program_generator_makes_loops_functions_and_closures():
 )  # fmt: skip
 def test_return_inside_for_loop(source, output):
     # LANGUAGE.md: `return e;` is allowed anywhere inside a function, loops included.
+    # (Regression: the stack verifier once rejected this as an internal error.)
     from golden import run_minivm
 
     result = run_minivm("run", "-c", source)

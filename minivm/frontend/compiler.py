@@ -64,7 +64,13 @@ class _FunctionCompiler:
 
     def constant(self, value: object) -> int:
         # Keyed by type as well, so 1, 1.0 and true stay three constants.
-        key = (type(value), value if not isinstance(value, CodeObject) else id(value))
+        # Floats by repr, so 0.0 and -0.0 (equal, but printed differently) stay apart.
+        if isinstance(value, CodeObject):
+            key: tuple[type, object] = (CodeObject, id(value))
+        elif isinstance(value, float):
+            key = (float, repr(value))
+        else:
+            key = (type(value), value)
         if key not in self._constant_index:
             self._constant_index[key] = len(self.constants)
             self.constants.append(value)

@@ -56,7 +56,7 @@ def add_experiment_parser(sub) -> None:
     parser.add_argument("--repeat", type=int, default=1, metavar="N", help="runs per combination (median)")
     parser.add_argument("--csv", metavar="PATH", help="also write the table as CSV")
     parser.add_argument("--plot", metavar="PATH", help="draw wall time and switches against the interval")
-    parser.set_defaults(handler=cmd_experiment)
+    parser.set_defaults(experiment=True)
 
 
 def run_once(code, source_lines, policy: str, check: int, switch: float) -> dict:
@@ -131,14 +131,8 @@ def print_table(rows: list[dict], stream) -> None:
         stream.write("  ".join(c.ljust(w) for c, w in zip(line, widths, strict=True)).rstrip() + "\n")
 
 
-def cmd_experiment(args: argparse.Namespace) -> int:
-    """``minivm experiment``."""
-    from minivm.cli import compile_program, read_source
-
-    args.code = None
-    args.file = args.program
-    name, text = read_source(args)
-    code = compile_program(name, text)
+def run_experiment(args: argparse.Namespace, name: str, text: str, code) -> int:
+    """``minivm experiment`` on an already compiled program (the command line compiles it)."""
     lines = {name: text.splitlines()}
     combos = []
     for policy, check in itertools.product(args.policy, args.check_interval):

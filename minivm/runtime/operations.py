@@ -18,11 +18,19 @@ def _is_number(value: object) -> bool:
     return cls is int or cls is float
 
 
+def _float_safe(symbol: str, compute) -> object:
+    # An int too large for a float, mixed with a float, overflows in the host.
+    try:
+        return compute()
+    except OverflowError:
+        raise GuestError(f"result of {symbol} too large for a float") from None
+
+
 def add(heap, a: object, b: object) -> object:
     """``a + b``: numbers add, strings join, lists join into a new list."""
     ca, cb = a.__class__, b.__class__
     if _is_number(a) and _is_number(b):
-        return a + b  # type: ignore[operator]
+        return _float_safe("+", lambda: a + b)  # type: ignore[operator]
     if ca is str and cb is str:
         return a + b  # type: ignore[operator]
     if ca is MvList and cb is MvList:
@@ -33,14 +41,14 @@ def add(heap, a: object, b: object) -> object:
 def sub(a: object, b: object) -> object:
     """``a - b`` on numbers."""
     if _is_number(a) and _is_number(b):
-        return a - b  # type: ignore[operator]
+        return _float_safe("-", lambda: a - b)  # type: ignore[operator]
     raise unsupported("-", a, b)
 
 
 def mul(a: object, b: object) -> object:
     """``a * b`` on numbers only (no string or list repetition)."""
     if _is_number(a) and _is_number(b):
-        return a * b  # type: ignore[operator]
+        return _float_safe("*", lambda: a * b)  # type: ignore[operator]
     raise unsupported("*", a, b)
 
 
