@@ -410,7 +410,8 @@ def valid_programs(draw, max_depth: int = 3) -> str:
 SEEDS = (
     'let x = 1;\nlet s = "a\\tb";\nfn f(a, b,) { return [a, b, {"k": a}]; }\nprint(f(x, s)[2]["k"]);\n',
     "fn fib(n) { if n < 2 { return n; } return fib(n - 1) + fib(n - 2); }\nprint(fib(12));\n",
-    "let total = 0;\nlet guard = lock();\nfn work(n) {\n    for i in range(n) { acquire(guard); total += i; release(guard); }\n"
+    "let total = 0;\nlet guard = lock();\nfn work(n) {\n"
+    "    for i in range(n) { acquire(guard); total += i; release(guard); }\n"
     "    return n;\n}\nlet ts = [];\nfor k in range(3) { push(ts, spawn work(50)); }\nfor t in ts { join(t); }\n"
     "print(total);\n",
     "let m = {};\nfor w in [\"a\", \"b\", \"a\"] { if has(m, w) { m[w] += 1; } else { m[w] = 1; } }\n"
