@@ -383,7 +383,12 @@ def _translate(exc: UnexpectedInput, file: str, lines: list[str], source: str) -
         token = exc.token
         if token.type == "$END":
             line, column = _end_position(lines)
-        message = f"expected {_describe_expected(set(exc.expected))}, found {_describe_token(token)}"
+        if "SEMICOLON" in exc.expected and token.type != "SEMICOLON":
+            # After a complete expression almost anything could continue it; the useful
+            # word is the one that ends the statement.
+            message = f"expected ';' after the statement, found {_describe_token(token)}"
+        else:
+            message = f"expected {_describe_expected(set(exc.expected))}, found {_describe_token(token)}"
         if str(token) in KEYWORDS and "NAME" in exc.expected:
             message += " (keywords cannot be used as names)"
     elif isinstance(exc, UnexpectedEOF):
