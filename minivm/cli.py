@@ -162,13 +162,14 @@ def with_big_stack(function: Callable[[], object]) -> object:
         except BaseException as exc:  # handed back to the caller's thread
             outcome["error"] = exc
 
+    worker = threading.Thread(target=body, name="minivm-compile", daemon=True)
+    # The stack size applies when the OS thread is created, i.e. at start().
     old = threading.stack_size()
     threading.stack_size(COMPILE_STACK_BYTES)
     try:
-        worker = threading.Thread(target=body, name="minivm-compile", daemon=True)
+        worker.start()
     finally:
         threading.stack_size(old)
-    worker.start()
     while worker.is_alive():
         worker.join(0.05)
     if "error" in outcome:

@@ -165,7 +165,7 @@ class _ProgramBuilder:
             return f"({self.int_expr(depth - 1)} {op} {self.int_expr(depth - 1)})"
         if kind == "conv":
             return self.choice(
-                [f"int({self.float_expr()})", f"int(\"{self.draw(st.integers(-99, 99))}\")", "thread_id()"]
+                [f"int({self.float_expr()})", f'int("{self.draw(st.integers(-99, 99))}")', "thread_id()"]
             )
         # fnlit: an anonymous function called on the spot, closing over what is in scope
         param = self.fresh("p")
@@ -414,7 +414,7 @@ SEEDS = (
     "    for i in range(n) { acquire(guard); total += i; release(guard); }\n"
     "    return n;\n}\nlet ts = [];\nfor k in range(3) { push(ts, spawn work(50)); }\nfor t in ts { join(t); }\n"
     "print(total);\n",
-    "let m = {};\nfor w in [\"a\", \"b\", \"a\"] { if has(m, w) { m[w] += 1; } else { m[w] = 1; } }\n"
+    'let m = {};\nfor w in ["a", "b", "a"] { if has(m, w) { m[w] += 1; } else { m[w] = 1; } }\n'
     "let i = 0;\nwhile i < 5 { i += 1; if i == 2 { continue; } if i == 4 { break; } }\nprint(m, i, keys(m));\n",
     "fn make() { let n = 0; return fn () { n += 1; return n; }; }\nlet c = make();\nc(); c();\n"
     "print(c(), -1.5e3 // 2, 7 % -3, not nil or false and true);\n",
@@ -480,14 +480,12 @@ _SETTINGS = settings(
     derandomize=not os.environ.get("MINIVM_FUZZ_RANDOM"),
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large, HealthCheck.filter_too_much],
 )
-TRIED = {"valid": 0, "mutant": 0}
 
 
 @pytest.mark.timeout(600)
 @settings(_SETTINGS, max_examples=VALID_EXAMPLES)
 @given(program=valid_programs(), options=run_options)
 def test_valid_programs_run_cleanly(program, options):
-    TRIED["valid"] += 1
     source = program.encode("utf-8")
     result = run_bytes(source, *options)
     # Valid programs are never rejected; they end normally or with a runtime error.
@@ -502,7 +500,6 @@ def test_valid_programs_run_cleanly(program, options):
 @settings(_SETTINGS, max_examples=MUTANT_EXAMPLES)
 @given(source=mutated_programs(), options=run_options)
 def test_mutated_programs_fail_cleanly(source, options):
-    TRIED["mutant"] += 1
     result = run_bytes(source, *options)
     assert_well_behaved(result, source, allowed=(0, 1, 2))
 

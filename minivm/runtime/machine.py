@@ -119,16 +119,15 @@ class Machine:
         frame = Frame(code, None, [UNSET] * len(code.local_names))
         self.started_ns = time.perf_counter_ns()
         self.main = self.scheduler.new_main([frame])
+        host = threading.Thread(target=self.thread_main, args=(self.main,), name="minivm-0", daemon=True)
+        self.main.host = host
+        # The stack size applies when the OS thread is created, i.e. at start().
         old_size = threading.stack_size()
         try:
             threading.stack_size(MAIN_THREAD_STACK_BYTES)
-            host = threading.Thread(
-                target=self.thread_main, args=(self.main,), name="minivm-0", daemon=True
-            )
+            host.start()
         finally:
             threading.stack_size(old_size)
-        self.main.host = host
-        host.start()
         try:
             while not self.finished.wait(0.05):
                 pass
