@@ -15,7 +15,7 @@ from collections.abc import Callable
 
 from minivm import __version__
 from minivm.errors import SourceError, format_internal_error, format_source_error
-from minivm.gil.policies import POLICY_NAMES
+from minivm.gil.policies import POLICY_NAMES, check_policy_name
 
 EXIT_OK, EXIT_RUNTIME, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
 
@@ -57,11 +57,10 @@ def _positive_float(text: str) -> float:
 
 
 def _policy(text: str) -> str:
-    if text not in POLICY_NAMES:
-        raise argparse.ArgumentTypeError(
-            f"unknown policy '{text}' (choose from: {', '.join(POLICY_NAMES)})"
-        )
-    return text
+    try:
+        return check_policy_name(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
 
 
 def add_vm_options(parser: argparse.ArgumentParser) -> None:

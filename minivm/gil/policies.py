@@ -297,16 +297,19 @@ class NoGilPolicy(Policy):
 POLICY_NAMES = ("ticks", "fifo", "timed", "priority", "none")
 
 
+def check_policy_name(name: str) -> str:
+    """``name`` if it is a policy; else ``ValueError`` listing the valid names."""
+    if name not in POLICY_NAMES:
+        raise ValueError(f"unknown policy '{name}' (choose from: {', '.join(POLICY_NAMES)})")
+    return name
+
+
 def make_policy(name: str, switch_interval: float = 0.005) -> Policy:
     """The policy called ``name``; raises ``ValueError`` listing the valid names."""
-    if name == "ticks":
-        return TicksPolicy()
-    if name == "fifo":
-        return FifoPolicy()
+    check_policy_name(name)
     if name == "timed":
         return TimedPolicy(switch_interval)
-    if name == "priority":
-        return PriorityPolicy()
-    if name == "none":
-        return NoGilPolicy()
-    raise ValueError(f"unknown policy '{name}' (choose from: {', '.join(POLICY_NAMES)})")
+    simple: dict[str, type[Policy]] = {
+        "ticks": TicksPolicy, "fifo": FifoPolicy, "priority": PriorityPolicy, "none": NoGilPolicy,
+    }  # fmt: skip
+    return simple[name]()

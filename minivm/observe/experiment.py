@@ -10,7 +10,7 @@ import itertools
 import statistics
 import sys
 
-from minivm.gil.policies import POLICY_NAMES
+from minivm.gil.policies import check_policy_name
 from minivm.observe.stats import collect
 
 
@@ -29,9 +29,11 @@ def _list_of(kind, name: str):
 
 def _policies(text: str) -> list[str]:
     names = [p.strip() for p in text.split(",") if p.strip()]
-    for name in names:
-        if name not in POLICY_NAMES:
-            raise argparse.ArgumentTypeError(f"unknown policy '{name}' (choose from: {', '.join(POLICY_NAMES)})")
+    try:
+        for name in names:
+            check_policy_name(name)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
     if not names:
         raise argparse.ArgumentTypeError("no policy given")
     return names
