@@ -134,6 +134,10 @@ fn f(n) {
     push(out, s - i);
     i += 1;
   }
+  let k = 2;
+  while k > 0 {
+    k = k - 1;
+  }
   return [s, out];
 }
 print(f(5));
@@ -210,11 +214,16 @@ def test_fused_program_uses_every_fused_opcode():
     assert names(FUSED - fast_ops) == []
     for each in all_code_objects(code):
         assert len(each.fast) == len(each.instructions)
+        targets = {arg for o, arg in each.instructions if o in op.JUMP_OPCODES}
         for offset, (opcode, _) in enumerate(each.fast):
-            if opcode in FUSED:
+            if opcode in op.LOOP_OPCODES:
+                # A fused back jump: the jump, then the fused test at its target.
+                jump, target = each.instructions[offset]
+                assert jump == op.JUMP
+                assert each.fast[target][0] in {op.COMPARE_LOCAL_CONST_JUMP, op.COMPARE_LOCALS_JUMP}
+            elif opcode in FUSED:
                 width = op.OPCODES[opcode].width
                 # Nothing jumps into the middle of a fused sequence.
-                targets = {arg for o, arg in each.instructions if o in op.JUMP_OPCODES}
                 assert not targets & set(range(offset + 1, offset + width))
 
 
@@ -436,6 +445,7 @@ f ({path}:1), 1 params, 2 locals, max stack 3
           6  COMPARE_LOCAL_CONST_JUMP covers offsets 6-9
          10  ARITH_LOCAL_CONST_STORE covers offsets 10-13
          15  ARITH_LOCAL_CONST_STORE covers offsets 15-18
+         19  LOOP_COMPARE_LOCALS covers offsets 19 and 2-5
 """
     assert result.stdout == expected
     assert run_minivm("run", str(path)).stdout == "3\n"

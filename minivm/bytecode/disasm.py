@@ -96,7 +96,12 @@ def _fused_lines(code: CodeObject) -> list[str]:
     for offset, (opcode, arg) in enumerate(code.fast):
         if (opcode, arg) != code.instructions[offset]:
             info = op.OPCODES[opcode]
-            out.append(f"     {offset:6d}  {info.name} covers offsets {offset}-{offset + info.width - 1}")
+            if opcode in op.LOOP_OPCODES:
+                target = code.instructions[offset][1]
+                covered = f"{offset} and {target}-{target + info.width - 2}"
+            else:
+                covered = f"{offset}-{offset + info.width - 1}"
+            out.append(f"     {offset:6d}  {info.name} covers offsets {covered}")
     return out
 
 

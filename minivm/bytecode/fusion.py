@@ -8,10 +8,15 @@ the work of ``width`` plain ones and charges ``width`` ticks; the machine runs t
 ticks before each check on the plain code, so the check lands exactly where counting
 instruction by instruction would put it.
 
-Every fused argument is a tuple ending in the plain opcode of the operation it performs;
-the interpreter uses that for everything but the int fast path (``operations.binary``):
+Every fused argument is a tuple ending in the plain opcode of the operation it performs
+(or, for the tests, followed by where the test goes on and the extra ticks it charges); the
+interpreter uses that opcode for everything but the int fast path (``operations.binary``):
 
-* ``COMPARE_LOCAL_CONST_JUMP`` / ``COMPARE_LOCALS_JUMP``: ``(a, k_or_b, fn, target, op)``
+* ``COMPARE_LOCAL_CONST_JUMP`` / ``COMPARE_LOCALS_JUMP``:
+  ``(a, k_or_b, fn, target, op, next, extra_ticks)``, ``next`` the offset after the test
+* ``LOOP_COMPARE_LOCAL_CONST`` / ``LOOP_COMPARE_LOCALS``: a loop's back ``JUMP`` to such a
+  test, fused with it: the same tuple, ``next`` the offset after the test at the jump's
+  target (width 5: the jump, then the test's four instructions)
 * ``ARITH_LOCAL_CONST_STORE`` / ``ARITH_LOCALS_STORE``: ``(a, k_or_b, fn, dest, op)``
 * ``BINARY_LOCAL_CONST`` / ``BINARY_LOCALS``: ``(a, k_or_b, fn, op)``
 
@@ -50,7 +55,25 @@ def fuse(code: CodeObject) -> tuple[tuple[int, object], ...]:
             i += op.OPCODES[fused[0]].width
         else:
             i += 1
+    _fuse_back_jumps(plain, fast)
     return tuple(fast)
+
+
+_LOOP_FORM = {
+    op.BY_NAME["COMPARE_LOCAL_CONST_JUMP"].code: op.BY_NAME["LOOP_COMPARE_LOCAL_CONST"].code,
+    op.BY_NAME["COMPARE_LOCALS_JUMP"].code: op.BY_NAME["LOOP_COMPARE_LOCALS"].code,
+}
+
+
+def _fuse_back_jumps(plain, fast: list) -> None:
+    """A ``JUMP`` to a fused test (a ``while`` loop's back edge) runs the test too."""
+    for i, (opcode, target) in enumerate(plain):
+        if opcode != op.JUMP or fast[i] != plain[i]:
+            continue
+        test, arg = fast[target]
+        if test in _LOOP_FORM:
+            a, b, fn, exit_target, operation, after, _extra = arg
+            fast[i] = _LOOP_FORM[test], (a, b, fn, exit_target, operation, after, 4)
 
 
 def _operand(instruction: tuple[int, int], code: CodeObject) -> tuple[bool, object] | None:
@@ -76,7 +99,7 @@ def _match(plain, i: int, n: int, code: CodeObject) -> tuple[int, object] | None
     after = plain[i + 3] if i + 3 < n else (None, None)
     if operation in COMPARISONS and after[0] == op.POP_JUMP_IF_FALSE:
         name = "COMPARE_LOCALS_JUMP" if is_local else "COMPARE_LOCAL_CONST_JUMP"
-        return op.BY_NAME[name].code, (a, value, fn, after[1], operation)
+        return op.BY_NAME[name].code, (a, value, fn, after[1], operation, i + 4, 3)
     if operation in ARITHMETIC and after[0] == op.STORE_LOCAL:
         name = "ARITH_LOCALS_STORE" if is_local else "ARITH_LOCAL_CONST_STORE"
         return op.BY_NAME[name].code, (a, value, fn, after[1], operation)

@@ -45,6 +45,7 @@ from minivm.bytecode.opcodes import (
     DIV,
     DUP2,
     EQ,
+    FIRST_FUSED,
     FLOOR_DIV,
     FOR_ITER,
     GE,
@@ -61,9 +62,12 @@ from minivm.bytecode.opcodes import (
     LOAD_GLOBAL,
     LOAD_LOCAL,
     LOAD_LOCAL_CHECKED,
+    LOOP_COMPARE_LOCAL_CONST,
+    LOOP_COMPARE_LOCALS,
     LT,
     MAKE_CELL,
     MAKE_FUNCTION,
+    MAX_FUSED_WIDTH,
     MOD,
     MUL,
     NE,
@@ -98,6 +102,7 @@ if TYPE_CHECKING:
     from minivm.runtime.machine import Machine
     from minivm.runtime.threads import GuestThread
 
+PLAIN_TAIL = MAX_FUSED_WIDTH - 1  # ticks that run on the plain code before each check
 _DONE = object()  # what ``next`` returns when a for loop's iterator is exhausted
 
 
@@ -165,113 +170,95 @@ def execute(vm: Machine, thread: GuestThread) -> object:
     try:
         while True:
             if ticks <= 0:
+                if thread.fast_code and ticks > -PLAIN_TAIL:
+                    # The fused budget is spent: the last few ticks before the check run on
+                    # the plain code, so the check lands exactly (see ``Machine.at_check``).
+                    ticks += PLAIN_TAIL
+                    thread.budget += PLAIN_TAIL
+                    thread.fast_code = False
+                    instrs = code.instructions
+                    continue
                 frame.pc = pc
                 ticks = vm.at_check(thread, ticks)
                 instrs = code.fast if thread.fast_code else code.instructions
             ticks -= 1
             op, arg = instrs[pc]
             pc += 1
-            # Fused instructions first: in loops they are most of what runs.
-            if op is COMPARE_LOCAL_CONST_JUMP:
-                a = local[arg[0]]
-                b = arg[1]
-                ticks -= 3
-                pc += 3
-                if a.__class__ is int and b.__class__ is int:
-                    if not arg[2](a, b):
-                        pc = arg[3]
-                elif not ops.binary(arg[4], heap, a, b):
-                    pc = arg[3]
-            elif op is ARITH_LOCAL_CONST_STORE:
-                a = local[arg[0]]
-                b = arg[1]
-                ticks -= 3
-                pc += 3
-                if a.__class__ is int and b.__class__ is int:
-                    local[arg[3]] = arg[2](a, b)
+            if op >= FIRST_FUSED:
+                # Fused instructions: in loops they are most of what runs. The int fast path
+                # tests the commonest operators inline (a call to ``operator.lt`` costs more).
+                if op is COMPARE_LOCAL_CONST_JUMP or op is LOOP_COMPARE_LOCAL_CONST:
+                    a = local[arg[0]]
+                    b = arg[1]
+                    ticks -= arg[6]
+                    if a.__class__ is int and b.__class__ is int:
+                        pc = arg[5] if arg[2](a, b) else arg[3]
+                    else:
+                        pc = arg[5] - 3  # an error names the test's line, not the back jump's
+                        pc = arg[5] if ops.binary(arg[4], heap, a, b) else arg[3]
+                elif op is ARITH_LOCAL_CONST_STORE:
+                    a = local[arg[0]]
+                    b = arg[1]
+                    ticks -= 3
+                    pc += 3
+                    if a.__class__ is int and b.__class__ is int:
+                        local[arg[3]] = arg[2](a, b)
+                    else:
+                        local[arg[3]] = ops.binary(arg[4], heap, a, b)
+                elif op is BINARY_LOCAL_CONST:
+                    a = local[arg[0]]
+                    b = arg[1]
+                    ticks -= 2
+                    pc += 2
+                    if a.__class__ is int and b.__class__ is int:
+                        push(arg[2](a, b))
+                    else:
+                        push(ops.binary(arg[3], heap, a, b))
+                elif op is COMPARE_LOCALS_JUMP or op is LOOP_COMPARE_LOCALS:
+                    a = local[arg[0]]
+                    b = local[arg[1]]
+                    ticks -= arg[6]
+                    if a.__class__ is int and b.__class__ is int:
+                        pc = arg[5] if arg[2](a, b) else arg[3]
+                    else:
+                        pc = arg[5] - 3
+                        pc = arg[5] if ops.binary(arg[4], heap, a, b) else arg[3]
+                elif op is ARITH_LOCALS_STORE:
+                    a = local[arg[0]]
+                    b = local[arg[1]]
+                    ticks -= 3
+                    pc += 3
+                    if a.__class__ is int and b.__class__ is int:
+                        local[arg[3]] = arg[2](a, b)
+                    else:
+                        local[arg[3]] = ops.binary(arg[4], heap, a, b)
+                elif op is BINARY_LOCALS:
+                    a = local[arg[0]]
+                    b = local[arg[1]]
+                    ticks -= 2
+                    pc += 2
+                    if a.__class__ is int and b.__class__ is int:
+                        push(arg[2](a, b))
+                    else:
+                        push(ops.binary(arg[3], heap, a, b))
                 else:
-                    local[arg[3]] = ops.binary(arg[4], heap, a, b)
-            elif op is BINARY_LOCAL_CONST:
-                a = local[arg[0]]
-                b = arg[1]
-                ticks -= 2
-                pc += 2
-                if a.__class__ is int and b.__class__ is int:
-                    push(arg[2](a, b))
-                else:
-                    push(ops.binary(arg[3], heap, a, b))
-            elif op is COMPARE_LOCALS_JUMP:
-                a = local[arg[0]]
-                b = local[arg[1]]
-                ticks -= 3
-                pc += 3
-                if a.__class__ is int and b.__class__ is int:
-                    if not arg[2](a, b):
-                        pc = arg[3]
-                elif not ops.binary(arg[4], heap, a, b):
-                    pc = arg[3]
-            elif op is ARITH_LOCALS_STORE:
-                a = local[arg[0]]
-                b = local[arg[1]]
-                ticks -= 3
-                pc += 3
-                if a.__class__ is int and b.__class__ is int:
-                    local[arg[3]] = arg[2](a, b)
-                else:
-                    local[arg[3]] = ops.binary(arg[4], heap, a, b)
-            elif op is BINARY_LOCALS:
-                a = local[arg[0]]
-                b = local[arg[1]]
-                ticks -= 2
-                pc += 2
-                if a.__class__ is int and b.__class__ is int:
-                    push(arg[2](a, b))
-                else:
-                    push(ops.binary(arg[3], heap, a, b))
+                    vm.fused_or_unknown(op)
             elif op is LOAD_LOCAL:
                 push(local[arg])
-            elif op is LOAD_CONST:
-                push(consts[arg])
-            elif op is STORE_LOCAL:
-                local[arg] = pop()
-            elif op is POP_JUMP_IF_FALSE:
-                if not pop():
-                    pc = arg
-            elif op is JUMP:
-                pc = arg
-            elif op is ADD:
-                b = pop()
-                a = stack[-1]
-                if a.__class__ is int and b.__class__ is int:
-                    stack[-1] = a + b
-                else:
-                    stack[-1] = ops.add(heap, a, b)
-            elif op is SUB:
-                b = pop()
-                a = stack[-1]
-                if a.__class__ is int and b.__class__ is int:
-                    stack[-1] = a - b
-                else:
-                    stack[-1] = ops.sub(a, b)
-            elif op is LT:
-                b = pop()
-                a = stack[-1]
-                if a.__class__ is int and b.__class__ is int:
-                    stack[-1] = a < b
-                else:
-                    stack[-1] = ops.less(a, b)
-            elif op is GT:
-                b = pop()
-                a = stack[-1]
-                if a.__class__ is int and b.__class__ is int:
-                    stack[-1] = a > b
-                else:
-                    stack[-1] = ops.greater(a, b)
             elif op is LOAD_GLOBAL:
                 value = globals_.get(names[arg], UNSET)
                 if value is UNSET:
                     raise GuestError(f"undefined variable '{names[arg]}'")
                 push(value)
+            elif op is LOAD_CONST:
+                push(consts[arg])
+            elif op is STORE_LOCAL:
+                local[arg] = pop()
+            elif op is JUMP:
+                pc = arg
+            elif op is POP_JUMP_IF_FALSE:
+                if not pop():
+                    pc = arg
             elif op is CALL:
                 base = len(stack) - arg
                 function = stack[base - 1]
@@ -335,6 +322,71 @@ def execute(vm: Machine, thread: GuestThread) -> object:
                 pop = stack.pop
                 pc = frame.pc
                 push(value)
+            elif op is FOR_ITER:
+                value = next(stack[-1], _DONE)
+                if value is _DONE:
+                    del stack[-2:]
+                    pc = arg
+                else:
+                    push(value)
+            elif op is ADD:
+                b = pop()
+                a = stack[-1]
+                if a.__class__ is int and b.__class__ is int:
+                    stack[-1] = a + b
+                else:
+                    stack[-1] = ops.add(heap, a, b)
+            elif op is STORE_GLOBAL:
+                name = names[arg]
+                value = pop()
+                old = globals_.get(name, UNSET)
+                if old is UNSET:
+                    raise GuestError(f"undefined variable '{name}'")
+                globals_[name] = value
+                if value.__class__ in HEAP_TYPES:
+                    value.rc += 1
+                if old.__class__ in HEAP_TYPES:
+                    old.rc -= 1
+            elif op is INDEX:
+                key = pop()
+                target = stack[-1]
+                if target.__class__ is MvList and key.__class__ is int:
+                    try:
+                        stack[-1] = target[key]
+                    except IndexError:
+                        stack[-1] = ops.index(target, key)
+                else:
+                    stack[-1] = ops.index(target, key)
+            elif op is STORE_INDEX:
+                value = pop()
+                key = pop()
+                ops.store_index(heap, pop(), key, value)
+            elif op is LOAD_FREE:
+                value = cells[arg].value
+                if value is UNSET:
+                    raise unset_error(code.free_names[arg])
+                push(value)
+            elif op is SUB:
+                b = pop()
+                a = stack[-1]
+                if a.__class__ is int and b.__class__ is int:
+                    stack[-1] = a - b
+                else:
+                    stack[-1] = ops.sub(a, b)
+            elif op is LT:
+                b = pop()
+                a = stack[-1]
+                if a.__class__ is int and b.__class__ is int:
+                    stack[-1] = a < b
+                else:
+                    stack[-1] = ops.less(a, b)
+            elif op is GT:
+                b = pop()
+                a = stack[-1]
+                if a.__class__ is int and b.__class__ is int:
+                    stack[-1] = a > b
+                else:
+                    stack[-1] = ops.greater(a, b)
             elif op is LE:
                 b = pop()
                 a = stack[-1]
@@ -365,16 +417,6 @@ def execute(vm: Machine, thread: GuestThread) -> object:
                     stack[-1] = ops.not_equal(a, b)
             elif op is POP:
                 pop()
-            elif op is INDEX:
-                key = pop()
-                target = stack[-1]
-                if target.__class__ is MvList and key.__class__ is int:
-                    try:
-                        stack[-1] = target[key]
-                    except IndexError:
-                        stack[-1] = ops.index(target, key)
-                else:
-                    stack[-1] = ops.index(target, key)
             elif op is MUL:
                 b = pop()
                 a = stack[-1]
@@ -382,42 +424,20 @@ def execute(vm: Machine, thread: GuestThread) -> object:
                     stack[-1] = a * b
                 else:
                     stack[-1] = ops.mul(a, b)
-            elif op is LOAD_FREE:
-                value = cells[arg].value
-                if value is UNSET:
-                    raise unset_error(code.free_names[arg])
-                push(value)
+            elif op is MOD:
+                b = pop()
+                stack[-1] = ops.mod(stack[-1], b)
             elif op is LOAD_CELL:
                 value = local[arg].value
                 if value is UNSET:
                     raise unset_error(code.local_names[arg])
                 push(value)
-            elif op is FOR_ITER:
-                value = next(stack[-1], _DONE)
-                if value is _DONE:
-                    del stack[-2:]
-                    pc = arg
-                else:
-                    push(value)
-            elif op is STORE_GLOBAL:
-                name = names[arg]
-                value = pop()
-                old = globals_.get(name, UNSET)
-                if old is UNSET:
-                    raise GuestError(f"undefined variable '{name}'")
-                globals_[name] = value
-                if value.__class__ in HEAP_TYPES:
-                    value.rc += 1
-                if old.__class__ in HEAP_TYPES:
-                    old.rc -= 1
             elif op is STORE_FREE:
                 store_cell(cells[arg], pop())
             elif op is STORE_CELL:
                 store_cell(local[arg], pop())
-            elif op is STORE_INDEX:
-                value = pop()
-                key = pop()
-                ops.store_index(heap, pop(), key, value)
+            elif op is DUP2:
+                stack.extend(stack[-2:])
             elif op is LOAD_LOCAL_CHECKED:
                 value = local[arg]
                 if value is UNSET:
@@ -444,9 +464,6 @@ def execute(vm: Machine, thread: GuestThread) -> object:
             elif op is FLOOR_DIV:
                 b = pop()
                 stack[-1] = ops.floor_div(stack[-1], b)
-            elif op is MOD:
-                b = pop()
-                stack[-1] = ops.mod(stack[-1], b)
             elif op is BUILD_LIST:
                 if arg:
                     items = stack[-arg:]
@@ -456,8 +473,6 @@ def execute(vm: Machine, thread: GuestThread) -> object:
                     push(heap.new_list())
             elif op is BUILD_MAP:
                 push(build_map(heap, stack, arg))
-            elif op is DUP2:
-                stack.extend(stack[-2:])
             elif op is GET_ITER:
                 push(ops.iterate(stack[-1]))
             elif op is MAKE_FUNCTION:
