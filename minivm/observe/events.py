@@ -51,9 +51,8 @@ class EventBus:
         for sink in self.sinks if sinks is None else sinks:
             sink.receive(event)
 
-    def instr(self, thread, frame, opcode: int, arg: int) -> None:
-        """An instruction is about to execute on ``thread``."""
-        code = frame.code
+    def instr(self, thread, code, pc: int, opcode: int, arg: int) -> None:
+        """The instruction at ``pc`` in ``code`` is about to execute on ``thread``."""
         info = op.OPCODES[opcode]
         self._send(
             {
@@ -63,9 +62,9 @@ class EventBus:
                 "op": info.name,
                 "arg": arg,
                 "meaning": MEANING[info.operand](code, arg),
-                "line": code.line_of(frame.pc),
+                "line": code.line_of(pc),
                 "func": code.display_name,
-                "pc": frame.pc,
+                "pc": pc,
                 "tick": self.check_interval - thread.until_check + 1,
             },
             self._instruction_sinks,

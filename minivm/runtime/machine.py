@@ -23,7 +23,15 @@ from minivm.gil.lock import GIL
 from minivm.gil.policies import ThreadAbort, make_policy
 from minivm.runtime.builtins import BUILTINS
 from minivm.runtime.heap import AuditReport, Heap
-from minivm.runtime.interpreter import Frame, execute
+from minivm.runtime.interpreter import (
+    FRAME_CODE,
+    FRAME_FUNCTION,
+    FRAME_LOCALS,
+    FRAME_PC,
+    FRAME_STACK,
+    execute,
+    make_frame,
+)
 from minivm.runtime.threads import DONE, GuestThread, Scheduler
 from minivm.runtime.values import UNSET
 
@@ -116,7 +124,7 @@ class Machine:
         ``KeyboardInterrupt`` (Ctrl-C while waiting) propagates after every thread was told
         to stop; the caller turns it into exit status 130.
         """
-        frame = Frame(code, None, [UNSET] * len(code.local_names))
+        frame = make_frame(code, None, [UNSET] * len(code.local_names))
         self.started_ns = time.perf_counter_ns()
         self.main = self.scheduler.new_main([frame])
         host = threading.Thread(target=self.thread_main, args=(self.main,), name="minivm-0", daemon=True)
@@ -271,8 +279,9 @@ class Machine:
                 raise ThreadAbort
         if self.tracing:
             frame = thread.frames[-1]
-            opcode, arg = frame.code.instructions[frame.pc]
-            self.events.instr(thread, frame, opcode, arg)
+            code, pc = frame[FRAME_CODE], frame[FRAME_PC]
+            opcode, arg = code.instructions[pc]
+            self.events.instr(thread, code, pc, opcode, arg)
             thread.budget = thread.ticks = 1
             return 1
         if until_check >= MAX_FUSED_WIDTH and self.config.max_steps is None and self.config.fused:
@@ -297,9 +306,9 @@ class Machine:
             if thread.state == DONE and not all_threads:
                 continue
             for frame in thread.frames:
-                yield frame.function
-                yield from frame.stack
-                yield from frame.locals
+                yield frame[FRAME_FUNCTION]
+                yield from frame[FRAME_STACK]
+                yield from frame[FRAME_LOCALS]
 
     def _counted_roots(self):
         """Counted references held outside the heap: the globals."""

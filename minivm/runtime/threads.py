@@ -30,7 +30,7 @@ from minivm.bytecode import opcodes as op
 from minivm.bytecode.code import CodeObject
 from minivm.errors import GuestError, InternalError
 from minivm.gil.policies import ThreadAbort
-from minivm.runtime.interpreter import Frame, arity_error, new_frame
+from minivm.runtime.interpreter import FRAME_STACK, Frame, arity_error, make_frame, new_frame
 from minivm.runtime.values import Builtin, Function, type_name
 
 if TYPE_CHECKING:
@@ -278,8 +278,8 @@ class Scheduler:
 def _builtin_frame(builtin: Builtin, args: list) -> Frame:
     """A frame that calls a builtin and returns its result: ``spawn print("hi")`` works."""
     code = _call_thunk(len(args))
-    frame = Frame(code, None, [])
-    frame.stack.extend([builtin, *args])
+    frame = make_frame(code, None, [])
+    frame[FRAME_STACK].extend([builtin, *args])
     return frame
 
 
