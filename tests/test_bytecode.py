@@ -138,12 +138,16 @@ fn f(n) {
   while k > 0 {
     k = k - 1;
   }
-  return [s, out];
+  let t = 0;
+  for x in out {
+    t = t + x % 3;
+  }
+  return [s, out, t];
 }
 print(f(5));
 print(f(2.5));
 """
-FUSED_OUTPUT = "[7, [0, 0, 2, 0, 4, 1, 6, 0, 8, 3]]\n[3, [0, 0, 2, 0, 4, 1]]\n"
+FUSED_OUTPUT = "[7, [0, 0, 2, 0, 4, 1, 6, 0, 8, 3], 6]\n[3, [0, 0, 2, 0, 4, 1], 4]\n"
 
 
 def emitted(source: str) -> set[int]:
@@ -217,10 +221,11 @@ def test_fused_program_uses_every_fused_opcode():
         targets = {arg for o, arg in each.instructions if o in op.JUMP_OPCODES}
         for offset, (opcode, _) in enumerate(each.fast):
             if opcode in op.LOOP_OPCODES:
-                # A fused back jump: the jump, then the fused test at its target.
+                # A fused back jump: the jump, then the fused test or for-step at its target.
                 jump, target = each.instructions[offset]
                 assert jump == op.JUMP
-                assert each.fast[target][0] in {op.COMPARE_LOCAL_CONST_JUMP, op.COMPARE_LOCALS_JUMP}
+                heads = {op.COMPARE_LOCAL_CONST_JUMP, op.COMPARE_LOCALS_JUMP, op.FOR_ITER_STORE_LOCAL}
+                assert each.fast[target][0] in heads
             elif opcode in FUSED:
                 width = op.OPCODES[opcode].width
                 # Nothing jumps into the middle of a fused sequence.

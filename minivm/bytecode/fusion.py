@@ -17,10 +17,13 @@ interpreter uses that opcode for everything but the int fast path (``operations.
 * ``LOOP_COMPARE_LOCAL_CONST`` / ``LOOP_COMPARE_LOCALS``: a loop's back ``JUMP`` to such a
   test, fused with it: the same tuple, ``next`` the offset after the test at the jump's
   target (width 5: the jump, then the test's four instructions)
+* ``FOR_ITER_STORE_LOCAL``: ``(exit, slot)``; ``LOOP_FOR_ITER_STORE_LOCAL``, a back jump
+  to one: ``(exit, slot, next)``, ``next`` the offset after the ``STORE_LOCAL``
 * ``ARITH_LOCAL_CONST_STORE`` / ``ARITH_LOCALS_STORE``: ``(a, k_or_b, fn, dest, op)``
 * ``BINARY_LOCAL_CONST`` / ``BINARY_LOCALS``: ``(a, k_or_b, fn, op)``
 
-``fn`` is the host operator (``operator.lt``...) used when both operands are ints.
+``fn`` is the host operator (``operator.lt``...) used when both operands are ints. ``%``
+and ``//`` are fused only by a constant non-zero int, so their int fast path cannot fail.
 """
 
 from __future__ import annotations
@@ -30,13 +33,15 @@ import operator
 from minivm.bytecode import opcodes as op
 from minivm.bytecode.code import CodeObject
 
-# The operations whose int fast path is exact (no division: division by zero and true
-# division go through the general code).
+# The operations whose int fast path is exact (no true division; ``//`` and ``%`` only by a
+# constant non-zero int, see ``_match``).
 INT_FAST = {
     op.ADD: operator.add, op.SUB: operator.sub, op.MUL: operator.mul,
+    op.FLOOR_DIV: operator.floordiv, op.MOD: operator.mod,
     op.LT: operator.lt, op.LE: operator.le, op.GT: operator.gt, op.GE: operator.ge,
     op.EQ: operator.eq, op.NE: operator.ne,
 }  # fmt: skip
+DIVISIONS = frozenset({op.FLOOR_DIV, op.MOD})
 COMPARISONS = frozenset({op.LT, op.LE, op.GT, op.GE, op.EQ, op.NE})
 ARITHMETIC = frozenset({op.ADD, op.SUB, op.MUL})
 
@@ -66,14 +71,17 @@ _LOOP_FORM = {
 
 
 def _fuse_back_jumps(plain, fast: list) -> None:
-    """A ``JUMP`` to a fused test (a ``while`` loop's back edge) runs the test too."""
+    """A ``JUMP`` to a fused test or a fused ``FOR_ITER`` (a loop's back edge) runs it too."""
     for i, (opcode, target) in enumerate(plain):
         if opcode != op.JUMP or fast[i] != plain[i]:
             continue
-        test, arg = fast[target]
-        if test in _LOOP_FORM:
+        head, arg = fast[target]
+        if head in _LOOP_FORM:
             a, b, fn, exit_target, operation, after, _extra = arg
-            fast[i] = _LOOP_FORM[test], (a, b, fn, exit_target, operation, after, 4)
+            fast[i] = _LOOP_FORM[head], (a, b, fn, exit_target, operation, after, 4)
+        elif head == op.BY_NAME["FOR_ITER_STORE_LOCAL"].code:
+            exit_target, slot = arg
+            fast[i] = op.BY_NAME["LOOP_FOR_ITER_STORE_LOCAL"].code, (exit_target, slot, target + 2)
 
 
 def _operand(instruction: tuple[int, int], code: CodeObject) -> tuple[bool, object] | None:
@@ -87,6 +95,8 @@ def _operand(instruction: tuple[int, int], code: CodeObject) -> tuple[bool, obje
 
 
 def _match(plain, i: int, n: int, code: CodeObject) -> tuple[int, object] | None:
+    if plain[i][0] == op.FOR_ITER and i + 1 < n and plain[i + 1][0] == op.STORE_LOCAL:
+        return op.BY_NAME["FOR_ITER_STORE_LOCAL"].code, (plain[i][1], plain[i + 1][1])
     if i + 2 >= n or plain[i][0] != op.LOAD_LOCAL:
         return None
     second = _operand(plain[i + 1], code)
@@ -94,6 +104,8 @@ def _match(plain, i: int, n: int, code: CodeObject) -> tuple[int, object] | None
     if second is None or operation not in INT_FAST:
         return None
     is_local, value = second
+    if operation in DIVISIONS and (is_local or value.__class__ is not int or value == 0):
+        return None  # the int fast path must not divide by zero
     a = plain[i][1]
     fn = INT_FAST[operation]
     after = plain[i + 3] if i + 3 < n else (None, None)

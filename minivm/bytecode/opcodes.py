@@ -108,6 +108,8 @@ _FUSED: list[tuple] = [
     ("ARITH_LOCALS_STORE", 4, 0, "LOAD_LOCAL a; LOAD_LOCAL b; <arith>; STORE_LOCAL d"),
     ("BINARY_LOCAL_CONST", 3, 1, "LOAD_LOCAL a; LOAD_CONST k; <binary op>"),
     ("BINARY_LOCALS", 3, 1, "LOAD_LOCAL a; LOAD_LOCAL b; <binary op>"),
+    ("FOR_ITER_STORE_LOCAL", 2, 0, "FOR_ITER e; STORE_LOCAL x: the next item straight into a local"),
+    ("LOOP_FOR_ITER_STORE_LOCAL", 3, 0, "JUMP t; then at t: FOR_ITER e; STORE_LOCAL x (a for loop's back edge)"),
     # A loop's back jump fused with the fused test at its target: one dispatch per iteration
     # fewer. Width 5: the JUMP itself and the four instructions of the test it jumps to.
     ("LOOP_COMPARE_LOCAL_CONST", 5, 0, "JUMP t; then at t: LOAD_LOCAL a; LOAD_CONST k; <compare>; POP_JUMP_IF_FALSE e"),
@@ -133,6 +135,8 @@ FUSED_OPCODES = tuple(info for info in OPCODES if info.width > 1)
 MAX_FUSED_WIDTH = max(info.width for info in OPCODES)
 # Fused opcodes are numbered after every plain one: the loop tells them apart with one compare.
 FIRST_FUSED = min(info.code for info in FUSED_OPCODES)
-# The fused back jumps: they cover their own offset and the four of the test they jump to.
-LOOP_OPCODES = frozenset({BY_NAME["LOOP_COMPARE_LOCAL_CONST"].code, BY_NAME["LOOP_COMPARE_LOCALS"].code})
+# The fused back jumps: they cover their own offset and those of what they jump to.
+LOOP_OPCODES = frozenset(
+    BY_NAME[name].code for name in ("LOOP_COMPARE_LOCAL_CONST", "LOOP_COMPARE_LOCALS", "LOOP_FOR_ITER_STORE_LOCAL")
+)
 assert all(info.code < FIRST_FUSED for info in PLAIN_OPCODES)

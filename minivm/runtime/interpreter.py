@@ -48,6 +48,7 @@ from minivm.bytecode.opcodes import (
     FIRST_FUSED,
     FLOOR_DIV,
     FOR_ITER,
+    FOR_ITER_STORE_LOCAL,
     GE,
     GET_ITER,
     GT,
@@ -64,6 +65,7 @@ from minivm.bytecode.opcodes import (
     LOAD_LOCAL_CHECKED,
     LOOP_COMPARE_LOCAL_CONST,
     LOOP_COMPARE_LOCALS,
+    LOOP_FOR_ITER_STORE_LOCAL,
     LT,
     MAKE_CELL,
     MAKE_FUNCTION,
@@ -182,7 +184,7 @@ def execute(vm: Machine, thread: GuestThread) -> object:
             if op >= FIRST_FUSED:
                 # Fused instructions: in loops they are most of what runs. The int fast path
                 # tests the commonest operators inline (a call to ``operator.lt`` costs more).
-                if op is COMPARE_LOCAL_CONST_JUMP or op is LOOP_COMPARE_LOCAL_CONST:
+                if op is LOOP_COMPARE_LOCAL_CONST or op is COMPARE_LOCAL_CONST_JUMP:
                     a = local[arg[0]]
                     b = arg[1]
                     ticks -= arg[6]
@@ -200,6 +202,16 @@ def execute(vm: Machine, thread: GuestThread) -> object:
                         local[arg[3]] = arg[2](a, b)
                     else:
                         local[arg[3]] = ops.binary(arg[4], heap, a, b)
+                elif op is LOOP_FOR_ITER_STORE_LOCAL:
+                    value = next(stack[-1], _DONE)
+                    ticks -= 1
+                    if value is _DONE:
+                        del stack[-2:]
+                        pc = arg[0]
+                    else:
+                        ticks -= 1
+                        local[arg[1]] = value
+                        pc = arg[2]
                 elif op is BINARY_LOCAL_CONST:
                     a = local[arg[0]]
                     b = arg[1]
@@ -209,7 +221,7 @@ def execute(vm: Machine, thread: GuestThread) -> object:
                         push(arg[2](a, b))
                     else:
                         push(ops.binary(arg[3], heap, a, b))
-                elif op is COMPARE_LOCALS_JUMP or op is LOOP_COMPARE_LOCALS:
+                elif op is LOOP_COMPARE_LOCALS or op is COMPARE_LOCALS_JUMP:
                     a = local[arg[0]]
                     b = local[arg[1]]
                     ticks -= arg[6]
@@ -236,15 +248,24 @@ def execute(vm: Machine, thread: GuestThread) -> object:
                         push(arg[2](a, b))
                     else:
                         push(ops.binary(arg[3], heap, a, b))
+                elif op is FOR_ITER_STORE_LOCAL:
+                    value = next(stack[-1], _DONE)
+                    if value is _DONE:
+                        del stack[-2:]
+                        pc = arg[0]
+                    else:
+                        ticks -= 1
+                        local[arg[1]] = value
+                        pc += 1
                 else:
                     vm.fused_or_unknown(op)
             elif op is LOAD_LOCAL:
                 push(local[arg])
             elif op is LOAD_GLOBAL:
-                value = globals_.get(names[arg], UNSET)
-                if value is UNSET:
-                    raise GuestError(f"undefined variable '{names[arg]}'")
-                push(value)
+                try:
+                    push(globals_[names[arg]])
+                except KeyError:
+                    raise GuestError(f"undefined variable '{names[arg]}'") from None
             elif op is LOAD_CONST:
                 push(consts[arg])
             elif op is STORE_LOCAL:
@@ -323,16 +344,17 @@ def execute(vm: Machine, thread: GuestThread) -> object:
             elif op is ADD:
                 b = pop()
                 a = stack[-1]
-                if a.__class__ is int and b.__class__ is int:
+                if a.__class__ is b.__class__ and (a.__class__ is int or a.__class__ is str):
                     stack[-1] = a + b
                 else:
                     stack[-1] = ops.add(heap, a, b)
             elif op is STORE_GLOBAL:
                 name = names[arg]
+                try:
+                    old = globals_[name]
+                except KeyError:
+                    raise GuestError(f"undefined variable '{name}'") from None
                 value = pop()
-                old = globals_.get(name, UNSET)
-                if old is UNSET:
-                    raise GuestError(f"undefined variable '{name}'")
                 globals_[name] = value
                 if value.__class__ in HEAP_TYPES:
                     value.rc += 1
@@ -417,7 +439,11 @@ def execute(vm: Machine, thread: GuestThread) -> object:
                     stack[-1] = ops.mul(a, b)
             elif op is MOD:
                 b = pop()
-                stack[-1] = ops.mod(stack[-1], b)
+                a = stack[-1]
+                if a.__class__ is int and b.__class__ is int and b:
+                    stack[-1] = a % b
+                else:
+                    stack[-1] = ops.mod(a, b)
             elif op is LOAD_CELL:
                 value = local[arg].value
                 if value is UNSET:
