@@ -8,6 +8,7 @@ syntax or compile error), 130 interrupted. No error shows a Python traceback of 
 from __future__ import annotations
 
 import argparse
+import importlib
 import os
 import sys
 import threading
@@ -95,8 +96,49 @@ def add_vm_options(parser: argparse.ArgumentParser) -> None:
     )  # fmt: skip
 
 
-def build_parser() -> argparse.ArgumentParser:
-    """The whole command line."""
+# What ``run`` can be asked to watch (see minivm/observe/options.py, which does the work).
+OBSERVE_OPTIONS = ("trace", "trace_gil", "trace_json", "stats", "stats_json", "timeline", "plot")
+
+
+def add_observe_options(parser: argparse.ArgumentParser) -> None:
+    """Add the tracing and statistics flags to ``minivm run``."""
+    group = parser.add_argument_group("watching the GIL")
+    group.add_argument("--trace", action="store_true",
+                       help="trace every instruction and GIL event on stderr")  # fmt: skip
+    group.add_argument("--trace-gil", action="store_true",
+                       help="trace GIL and thread events only on stderr (cheap)")  # fmt: skip
+    group.add_argument("--trace-json", metavar="PATH",
+                       help="write every event (instructions too) as JSON Lines")  # fmt: skip
+    group.add_argument("--stats", action="store_true", help="print statistics on stderr")
+    group.add_argument("--stats-json", metavar="PATH", help="write statistics as JSON")
+    group.add_argument("--timeline", metavar="PATH",
+                       help="write a Chrome trace (Perfetto, chrome://tracing) of the GIL")  # fmt: skip
+    group.add_argument("--plot", metavar="PATH",
+                       help="draw the GIL timeline to a .png or .svg (needs minivm[plot])")  # fmt: skip
+
+
+# Commands whose module is imported only when that command runs (start-up time): name ->
+# (module, function that registers its sub-parser, the one-line help ``minivm --help`` shows).
+# tests/test_startup.py checks that these help lines match what the modules register.
+LAZY_COMMANDS = {
+    "bench": ("minivm.observe.bench", "add_bench_parser", "measure minivm against CPython itself"),
+    "experiment": (
+        "minivm.observe.experiment",
+        "add_experiment_parser",
+        "run a program under several policies and intervals and compare",
+    ),
+}
+
+
+def command_word(argv: list[str]) -> str | None:
+    """The command named on a command line (the first word that is not an option), if any."""
+    return next((word for word in argv if not word.startswith("-")), None)
+
+
+def build_parser(command: str | None = None) -> argparse.ArgumentParser:
+    """The whole command line. ``command`` is the command about to run: the modules of the
+    other commands in ``LAZY_COMMANDS`` are not imported (``minivm --help`` still lists them
+    with their help line). ``None`` registers every command in full."""
     parser = _ArgumentParser(
         prog="minivm",
         description="A bytecode VM that makes the global interpreter lock something you can "
@@ -110,8 +152,6 @@ def build_parser() -> argparse.ArgumentParser:
     source.add_argument("file", nargs="?", help="the .mv file to run")
     source.add_argument("-c", dest="code", metavar="CODE", help="run CODE instead of a file")
     add_vm_options(run)
-    from minivm.observe.options import add_observe_options
-
     add_observe_options(run)
     run.set_defaults(handler=cmd_run)
 
@@ -123,11 +163,11 @@ def build_parser() -> argparse.ArgumentParser:
     dis_source.add_argument("-c", dest="code", metavar="CODE", help="disassemble CODE")
     dis.set_defaults(handler=cmd_dis)
 
-    from minivm.observe.bench import add_bench_parser
-    from minivm.observe.experiment import add_experiment_parser
-
-    add_bench_parser(sub)
-    add_experiment_parser(sub)
+    for name, (module, function, help_line) in LAZY_COMMANDS.items():
+        if command is None or command == name:
+            getattr(importlib.import_module(module), function)(sub)
+        else:
+            sub.add_parser(name, help=help_line)
     sub.choices["experiment"].set_defaults(handler=cmd_experiment)
     return parser
 
@@ -219,25 +259,31 @@ def config_from_args(args: argparse.Namespace):
 
 def cmd_run(args: argparse.Namespace) -> int:
     """``minivm run``."""
-    from minivm.observe.options import ObserveSession
     from minivm.runtime.machine import Machine
 
     name, text = read_source(args)
     code = compile_program(name, text)
-    session = ObserveSession.from_args(args)
-    if session.error:
-        raise _UsageError(session.error)
+    session = None
+    if any(getattr(args, option) for option in OBSERVE_OPTIONS):
+        from minivm.observe.options import ObserveSession
+
+        session = ObserveSession.from_args(args)
+        if session.error:
+            raise _UsageError(session.error)
     if args.policy == "none":
         # The host switches threads only every 5 ms; switch far more often so that the
         # unguarded heap's races actually happen (see docs/gil.md).
         sys.setswitchinterval(1e-6)
     machine = Machine(
-        config_from_args(args), events=session.events, source_lines={name: text.splitlines()}
+        config_from_args(args),
+        events=session.events if session else None,
+        source_lines={name: text.splitlines()},
     )
     try:
         status = machine.run(code)
     finally:
-        session.finish(machine)
+        if session:
+            session.finish(machine)
     return status
 
 
@@ -246,7 +292,7 @@ def main(argv: list[str] | None = None) -> int:
     sys.setrecursionlimit(HOST_RECURSION_LIMIT)
     if hasattr(sys, "set_int_max_str_digits"):
         sys.set_int_max_str_digits(0)  # ints of any size print in full
-    parser = build_parser()
+    parser = build_parser(command_word(sys.argv[1:] if argv is None else argv) or "")
     args = parser.parse_args(argv)
     if not getattr(args, "handler", None):
         parser.print_help(sys.stderr)

@@ -9,21 +9,25 @@ position and says in words what was expected.
 from __future__ import annotations
 
 from functools import lru_cache
-from importlib import resources
-from pathlib import Path
+from typing import cast
 
-import lark
-from lark import Token, v_args
-from lark.exceptions import (
+from minivm.errors import Location, SourceError
+from minivm.frontend import lark_standalone as lark
+from minivm.frontend import nodes as n
+from minivm.frontend.lark_standalone import (
+    Token,
     UnexpectedCharacters,
     UnexpectedEOF,
     UnexpectedInput,
     UnexpectedToken,
     VisitError,
+    v_args,
 )
 
-from minivm.errors import Location, SourceError
-from minivm.frontend import nodes as n
+# lark 1.3's standalone output calls typing.cast in Transformer_NonRecursive.transform
+# without importing it; give the module the name it expects.
+if not hasattr(lark, "cast"):
+    lark.cast = cast
 
 KEYWORDS = frozenset(
     ["let", "fn", "return", "if", "else", "while", "for", "in", "break", "continue", "spawn",
@@ -49,6 +53,9 @@ _TERMINAL_WORDS = {
 def grammar_text() -> str:
     """The grammar. An installed wheel carries it as ``minivm/grammar/minivm.lark``; an
     editable install reads it from the checkout's top-level ``grammar/`` folder."""
+    from importlib import resources
+    from pathlib import Path
+
     try:
         packaged = resources.files("minivm.grammar").joinpath("minivm.lark")
         return packaged.read_text(encoding="utf-8")
@@ -59,11 +66,11 @@ def grammar_text() -> str:
 
 @lru_cache(maxsize=1)
 def _terminal_patterns() -> dict[str, str]:
-    parser = lark.Lark(grammar_text(), parser="lalr", lexer="basic")
+    parser = _lark_parser()
     return {
         t.name: t.pattern.value
         for t in parser.terminals
-        if isinstance(t.pattern, lark.lexer.PatternStr)
+        if isinstance(t.pattern, lark.PatternStr)
     }
 
 
@@ -101,7 +108,7 @@ def _describe_expected(expected: set[str]) -> str:
     return ", ".join(words[:-1]) + " or " + words[-1]
 
 
-class _TreeBuilder(lark.visitors.Transformer_NonRecursive):
+class _TreeBuilder(lark.Transformer_NonRecursive):
     """One method per grammar rule, each building one frozen node with its position."""
 
     def __init__(self, file: str, lines: list[str]):
@@ -338,10 +345,10 @@ class _TreeBuilder(lark.visitors.Transformer_NonRecursive):
 
 @lru_cache(maxsize=1)
 def _lark_parser() -> lark.Lark:
-    # lark caches the grammar analysis on disk (keyed on the grammar text): faster start-up.
-    return lark.Lark(
-        grammar_text(), parser="lalr", lexer="basic", propagate_positions=True, cache=True
-    )
+    # The LALR tables of grammar/minivm.lark, generated ahead of time into lark_standalone.py
+    # (with lark's runtime, so `import lark` and the grammar analysis are not paid at start-up).
+    # How to regenerate it: docs/performance.md; tests/test_startup.py fails when it is stale.
+    return lark.Lark_StandAlone()
 
 
 def parse(source: str, file: str = "<input>") -> n.Program:

@@ -1,4 +1,7 @@
-"""The ``run`` command's observation options: traces, statistics, timelines and plots."""
+"""The ``run`` command's observation options at work: traces, statistics, timelines and plots.
+
+The flags themselves are defined in ``minivm.cli`` (``add_observe_options``), so that a run
+that watches nothing never imports this package."""
 
 from __future__ import annotations
 
@@ -9,23 +12,6 @@ import sys
 from minivm.observe.events import Collector, EventBus, JsonLinesSink, Sink, TextTraceSink
 from minivm.observe.stats import collect, write_table
 from minivm.observe.timeline import chrome_trace, slices, write_chrome_trace
-
-
-def add_observe_options(parser: argparse.ArgumentParser) -> None:
-    """Add the tracing and statistics flags to ``minivm run``."""
-    group = parser.add_argument_group("watching the GIL")
-    group.add_argument("--trace", action="store_true",
-                       help="trace every instruction and GIL event on stderr")  # fmt: skip
-    group.add_argument("--trace-gil", action="store_true",
-                       help="trace GIL and thread events only on stderr (cheap)")  # fmt: skip
-    group.add_argument("--trace-json", metavar="PATH",
-                       help="write every event (instructions too) as JSON Lines")  # fmt: skip
-    group.add_argument("--stats", action="store_true", help="print statistics on stderr")
-    group.add_argument("--stats-json", metavar="PATH", help="write statistics as JSON")
-    group.add_argument("--timeline", metavar="PATH",
-                       help="write a Chrome trace (Perfetto, chrome://tracing) of the GIL")  # fmt: skip
-    group.add_argument("--plot", metavar="PATH",
-                       help="draw the GIL timeline to a .png or .svg (needs minivm[plot])")  # fmt: skip
 
 
 class ObserveSession:

@@ -1,0 +1,83 @@
+"""Start-up: the generated parser matches the grammar, and ``run`` imports only what it needs."""
+
+from __future__ import annotations
+
+import importlib.util
+import subprocess
+import sys
+
+from golden import ROOT
+
+from minivm import cli
+
+GRAMMAR = ROOT / "grammar" / "minivm.lark"
+GENERATED = ROOT / "minivm" / "frontend" / "lark_standalone.py"
+# The command of docs/performance.md, less the output file.
+GENERATE = [sys.executable, "-m", "lark.tools.standalone", "--compress", "--lexer", "basic",
+            "--propagate_positions", "--maybe_placeholders", str(GRAMMAR)]  # fmt: skip
+
+
+def _load(path, name: str):
+    spec = importlib.util.spec_from_file_location(name, path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def _canonical(data: dict) -> tuple:
+    """A standalone parser's data with the LALR states renumbered in the order a walk from
+    the start state meets them: lark numbers states in hash order, which differs per run."""
+    table = data["parser"]["parser"]
+    names = table["tokens"]
+    start = table["start_states"]["start"]
+    number, queue, rows = {start: 0}, [start], []
+    while queue:
+        row = {}
+        for token, (kind, target) in sorted(table["states"][queue.pop(0)].items(), key=lambda i: names[i[0]]):
+            if kind == 0:  # shift (or goto): name the state by its place in the walk
+                if target not in number:
+                    number[target] = len(number)
+                    queue.append(target)
+                row[names[token]] = ("shift", number[target])
+            else:
+                row[names[token]] = ("reduce", target)
+        rows.append(row)
+    rest = dict(data, parser=dict(data["parser"], parser=None))
+    return repr(rest), rows, number[table["end_states"]["start"]]
+
+
+def test_generated_parser_matches_the_grammar(tmp_path):
+    """Fails when grammar/minivm.lark changed without regenerating lark_standalone.py."""
+    fresh = tmp_path / "fresh.py"
+    subprocess.run([*GENERATE, "-o", str(fresh)], check=True, cwd=ROOT, timeout=120)
+    committed, regenerated = _load(GENERATED, "committed"), _load(fresh, "regenerated")
+    assert committed.MEMO == regenerated.MEMO, "terminals or rules changed: regenerate (docs/performance.md)"
+    assert _canonical(committed.DATA) == _canonical(regenerated.DATA), "tables changed: regenerate"
+
+
+def test_lazy_sub_parsers_show_the_same_help():
+    full = cli.build_parser()
+    for command in ("run", "dis", ""):
+        assert cli.build_parser(command).format_help() == full.format_help()
+    for name, (_module, _function, help_line) in cli.LAZY_COMMANDS.items():
+        listed = {a.dest: a.help for a in full._subparsers._group_actions[0]._choices_actions}
+        assert listed[name] == help_line
+
+
+def test_run_imports_neither_lark_nor_the_observe_package():
+    code = (
+        "import sys\nfrom minivm.cli import main\nmain(['run', '-c', 'print(1);'])\n"
+        "print(sorted(m for m in sys.modules if m.split('.')[0] == 'lark' or m.startswith('minivm.observe')))\n"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, timeout=60)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.splitlines() == ["1", "[]"]
+
+
+def test_run_with_an_observe_option_still_works():
+    result = subprocess.run(
+        [sys.executable, "-m", "minivm", "run", "--stats", "-c", "print(1);"],
+        capture_output=True, text=True, cwd=ROOT, timeout=60,
+    )  # fmt: skip
+    assert result.returncode == 0 and result.stdout == "1\n", result.stderr
+    assert result.stderr
