@@ -219,6 +219,7 @@ def config_from_args(args: argparse.Namespace):
 
 def cmd_run(args: argparse.Namespace) -> int:
     """``minivm run``."""
+    from minivm.errors import split_source_lines
     from minivm.observe.options import ObserveSession
     from minivm.runtime.machine import Machine
 
@@ -232,7 +233,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         # unguarded heap's races actually happen (see docs/gil.md).
         sys.setswitchinterval(1e-6)
     machine = Machine(
-        config_from_args(args), events=session.events, source_lines={name: text.splitlines()}
+        config_from_args(args), events=session.events, source_lines={name: split_source_lines(text)}
     )
     try:
         status = machine.run(code)

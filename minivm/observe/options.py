@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
+import os
 import sys
 
 from minivm.observe.events import Collector, EventBus, JsonLinesSink, Sink, TextTraceSink
@@ -26,6 +28,24 @@ def add_observe_options(parser: argparse.ArgumentParser) -> None:
                        help="write a Chrome trace (Perfetto, chrome://tracing) of the GIL")  # fmt: skip
     group.add_argument("--plot", metavar="PATH",
                        help="draw the GIL timeline to a .png or .svg (needs minivm[plot])")  # fmt: skip
+
+
+def cannot_write(path: str | None) -> str:
+    """The usage error for an output file that cannot be created, or ``""`` when it can (or
+    when no file was asked for). Checked before the run, so that a run is not wasted; a file
+    that did not exist is not left behind."""
+    if not path:
+        return ""
+    existed = os.path.lexists(path)
+    try:
+        with open(path, "a", encoding="utf-8"):
+            pass
+    except OSError as exc:
+        return f"minivm: cannot write '{path}': {exc.strerror or exc}"
+    if not existed:
+        with contextlib.suppress(OSError):
+            os.remove(path)
+    return ""
 
 
 class ObserveSession:
@@ -57,6 +77,11 @@ class ObserveSession:
         bus_start = None
         if args.trace or args.trace_gil:
             sinks.append(TextTraceSink(sys.stderr, instructions=args.trace, started_ns=0))
+        for path in (args.stats_json, args.timeline, args.plot):
+            problem = cannot_write(path)
+            if problem:
+                session.error = problem
+                return session
         if args.trace_json:
             try:
                 sinks.append(JsonLinesSink(open(args.trace_json, "w", encoding="utf-8")))  # noqa: SIM115
