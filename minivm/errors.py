@@ -114,7 +114,8 @@ def _source_line_with_caret(source_line: str, column: int) -> list[str]:
 def format_source_error(error: SourceError) -> str:
     """``file:line:col: syntax error: message``, the line, and a caret under the column."""
     loc = error.location
-    lines = [f"{loc.file}:{loc.line}:{loc.column}: {error.kind}: {error.message}"]
+    # The message may quote source text (an unknown escape): shown as safely as the line.
+    lines = [f"{loc.file}:{loc.line}:{loc.column}: {error.kind}: {displayable_line(error.message)}"]
     lines += _source_line_with_caret(error.source_line, loc.column)
     return "\n".join(lines)
 

@@ -257,6 +257,13 @@ def test_control_characters_in_an_echoed_line_are_shown_as_pictures(tmp_path, da
     assert not any(c in result.stderr for c in "\x1b\r\x07\x7f\u202e")
 
 
+def test_control_character_quoted_in_a_syntax_error_message_is_shown_as_a_picture(tmp_path):
+    result = run_file(tmp_path, b'print("a\\\x1b");\n')
+    assert result.returncode == 2
+    assert "syntax error: unknown escape '\\\u241b' in string" in result.stderr.splitlines()[0]
+    assert "\x1b" not in result.stderr
+
+
 def test_control_characters_in_a_call_chain_line_are_shown_as_pictures(tmp_path):
     result = run_file(tmp_path, b'fn f() {\n    return "\x1b[31m" + 1;\n}\nf();\n')
     assert result.returncode == 1
