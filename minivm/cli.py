@@ -259,6 +259,7 @@ def config_from_args(args: argparse.Namespace):
 
 def cmd_run(args: argparse.Namespace) -> int:
     """``minivm run``."""
+    from minivm.errors import split_source_lines
     from minivm.runtime.machine import Machine
 
     name, text = read_source(args)
@@ -277,7 +278,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     machine = Machine(
         config_from_args(args),
         events=session.events if session else None,
-        source_lines={name: text.splitlines()},
+        source_lines={name: split_source_lines(text)},
     )
     try:
         status = machine.run(code)

@@ -1,4 +1,5 @@
-"""Golden programs: every ``.mv`` file in ``programs/`` and ``tests/programs/`` runs and
+"""Golden programs: every ``.mv`` file in ``programs/``, ``tests/programs/`` and
+``tests/programs/regressions/`` (the crash corpus: one program per fixed VM bug) runs and
 gives what its ``# expect`` lines say; threaded ones give it under every GIL policy."""
 
 from __future__ import annotations
@@ -6,7 +7,7 @@ from __future__ import annotations
 import pytest
 from golden import GIL_POLICIES, check_golden, golden_files, read_expectation
 
-FILES = golden_files("programs", "tests/programs")
+FILES = golden_files("programs", "tests/programs", "tests/programs/regressions")
 
 
 def _cases():

@@ -147,7 +147,10 @@ SYNTAX_ERRORS = [
     ("assign_to_literal", "1 = 2;\n", 1, 1, "can only assign"),
     ("spawn_needs_a_call", "let t = spawn 3;\n", 1, 9, "spawn takes a call"),
     ("duplicate_parameter", "fn f(a, a) { }\n", 1, 9, "duplicate parameter 'a'"),
-    ("chained_comparison", "print(1 < 2 < 3);\n", 1, 13, "found '<'"),
+    ("chained_comparison", "print(1 < 2 < 3);\n", 1, 13, "comparisons do not chain: found '<'"),
+    ("chained_equality", "let ok = 1 == 1 != false;\n", 1, 17, "comparisons do not chain: found '!='"),
+    ("chained_after_sum", "print(1 < 2 + 3 >= 4);\n", 1, 17, "comparisons do not chain: found '>='"),
+    ("missing_comma", "print(1 2);\n", 1, 9, "expected an operator, ')' or ',', found an integer '2'"),
     ("unexpected_character", "let x = 1 @ 2;\n", 1, 11, "unexpected character '@'"),
     ("backslash_outside_string", "let x = \\ 1;\n", 1, 9, "unexpected '\\' outside a string"),
     ("dot_access", "print(nil.x);\n", 1, 10, "unexpected character '.'"),
@@ -236,6 +239,36 @@ def test_bad_bytes_are_a_syntax_error_with_a_place(tmp_path, data, line, column,
     assert_source_error(result, str(tmp_path / "prog.mv"), line, column, "syntax error", fragment, None)
     lines = result.stderr.splitlines()
     assert len(lines) == 3 and lines[2] == "    " + " " * (column - 1) + "^", result.stderr
+
+
+@pytest.mark.parametrize(
+    ("data", "column", "shown"),
+    [(b'print("\x1b[2J\x1b[31mred") @;\n', 23, 'print("\u241b[2J\u241b[31mred") @;'),
+     (b'let s = "a\rb" $;\n', 15, 'let s = "a\u240db" $;'),
+     (b'let s = "\xe2\x80\xaeabc" $;\n', 16, 'let s = "\ufffdabc" $;'),
+     (b'let s = "\x07\x7f" $;\n', 14, 'let s = "\u2407\u2421" $;')],
+    ids=["escape_sequences", "lone_carriage_return", "bidi_override", "bell_and_delete"],
+)  # fmt: skip
+def test_control_characters_in_an_echoed_line_are_shown_as_pictures(tmp_path, data, column, shown):
+    result = run_file(tmp_path, data)
+    lines = result.stderr.split("\n")
+    assert result.returncode == 2
+    assert lines[1:3] == ["    " + shown, "    " + " " * (column - 1) + "^"], result.stderr
+    assert not any(c in result.stderr for c in "\x1b\r\x07\x7f\u202e")
+
+
+def test_control_character_quoted_in_a_syntax_error_message_is_shown_as_a_picture(tmp_path):
+    result = run_file(tmp_path, b'print("a\\\x1b");\n')
+    assert result.returncode == 2
+    assert "syntax error: unknown escape '\\\u241b' in string" in result.stderr.splitlines()[0]
+    assert "\x1b" not in result.stderr
+
+
+def test_control_characters_in_a_call_chain_line_are_shown_as_pictures(tmp_path):
+    result = run_file(tmp_path, b'fn f() {\n    return "\x1b[31m" + 1;\n}\nf();\n')
+    assert result.returncode == 1
+    assert result.stderr.splitlines()[-1] == '      return "\u241b[31m" + 1;', result.stderr
+    assert "\x1b" not in result.stderr
 
 
 @pytest.mark.parametrize("seed", range(12))
@@ -562,6 +595,43 @@ def test_unbounded_recursion_is_an_error(tmp_path):
     file = str(tmp_path / "prog.mv")
     assert lines[2:4] == [f"    {file}:4 in <main>", "      print(down(0));"]
     assert lines[-2:] == [f"    {file}:2 in down", "      return down(n + 1);"]
+
+
+def test_unbounded_recursion_chain_elides_the_repeated_entries(tmp_path):
+    source = "fn down(n) {\n    return down(n + 1);\n}\nprint(down(0));\n"
+    result = run_file(tmp_path, source)
+    file = str(tmp_path / "prog.mv")
+    down = [f"    {file}:2 in down", "      return down(n + 1);"]
+    assert result.stderr.splitlines() == [
+        "error in thread 0: maximum recursion depth exceeded (limit 1000 calls)",
+        "  call chain (most recent call last):",
+        f"    {file}:4 in <main>",
+        "      print(down(0));",
+        *down * 3,
+        "    [previous line repeated 995 more times]",
+        *down * 2,
+    ]
+
+
+@pytest.mark.parametrize(("limit", "shown"), [(5, 5), (6, 6), (7, 5)])
+def test_short_runs_of_repeated_entries_are_shown_whole(tmp_path, limit, shown):
+    source = "fn down(n) {\n    return down(n + 1);\n}\nprint(down(0));\n"
+    result = run_file(tmp_path, source, "--recursion-limit", str(limit))
+    lines = result.stderr.splitlines()
+    assert sum(line.endswith(" in down") for line in lines) == shown
+    assert any(line.startswith("    [previous line repeated") for line in lines) == (limit > 6)
+
+
+def test_mutual_recursion_chain_keeps_its_first_and_last_entries(tmp_path):
+    source = "fn ping(n) { return pong(n + 1); }\nfn pong(n) { return ping(n + 1); }\nping(0);\n"
+    result = run_file(tmp_path, source, "--recursion-limit", "500")
+    assert result.returncode == 1
+    lines = result.stderr.splitlines()
+    entries = [line for line in lines if re.match(r"^    \S.* in \S+$", line)]
+    assert len(entries) == 40  # <main> and 19 calls, then the last 20 calls
+    assert entries[0].endswith(":3 in <main>") and entries[1].endswith(":1 in ping")
+    assert "    [... 461 more calls ...]" in lines  # 501 entries in all
+    assert lines[-2:] == [f"    {tmp_path / 'prog.mv'}:2 in pong", "      fn pong(n) { return ping(n + 1); }"]
 
 
 def test_recursion_limit_option(tmp_path):
@@ -983,7 +1053,8 @@ def test_mixed_workload_soak_under_every_gil_policy(policy):
 
 
 # --------------------------------------------------------------------------------------
-# VM bugs found while writing this file (strict xfails: they pass when the bug is fixed)
+# Edge cases found while writing this file: each was a VM bug and is fixed (the one still
+# open is pinned as a strict xfail, which will flag itself as XPASS when it is fixed)
 # --------------------------------------------------------------------------------------
 
 _BIG = "let big = 1;\nfor i in range(400) { big = big * 10; }\n"  # 10 ** 400: no float holds it
@@ -1007,7 +1078,7 @@ def _deep_list(depth: int, name: str = "l") -> str:
     ],
     ids=["str_100k_deep", "str_20k_deep", "str_in_spawned_thread", "equal_100k_deep"],
 )
-def test_bug_deep_structures_crash_the_host(code):
+def test_deep_structures_print_or_fail_cleanly(code):
     result = run_code(code, timeout=110)
     assert result.returncode in (0, 1), f"exit {result.returncode} (negative: killed by a signal)"
     assert_no_traceback(result)
@@ -1016,23 +1087,20 @@ def test_bug_deep_structures_crash_the_host(code):
 
 
 @pytest.mark.timeout(60)
-def test_bug_comparing_self_containing_lists():
+def test_comparing_self_containing_lists_fails_cleanly():
     result = run_code("let a = [1];\npush(a, a);\nlet b = [1];\npush(b, b);\nprint(a == b);\n")
     assert result.returncode in (0, 1), f"exit {result.returncode} (negative: killed by a signal)"
     assert_no_traceback(result)
 
 
 @pytest.mark.timeout(300)
-@pytest.mark.xfail(strict=True, reason="VM bug: nesting or operator chains beyond about 70,000 levels "
-                   "exhaust the host recursion limit in the compiler: 'minivm internal error: maximum "
-                   "recursion depth exceeded' (exit 1) instead of a syntax error (exit 2) or a run")  # fmt: skip
 @pytest.mark.parametrize(
     ("source", "output"),
     [("print(" + "+".join(["1"] * 100_000) + ");\n", "100000\n"),
      ("let l = " + "[" * 100_000 + "1" + "]" * 100_000 + ";\nprint(len(l));\n", "1\n")],
     ids=["sum_of_100k_terms", "list_100k_deep"],
 )  # fmt: skip
-def test_bug_very_deep_nesting_is_an_internal_error(tmp_path, source, output):
+def test_very_deep_nesting_runs_or_is_a_syntax_error(tmp_path, source, output):
     result = run_file(tmp_path, source, timeout=280)
     assert_no_traceback(result)
     assert result.returncode in (0, 2)
@@ -1042,10 +1110,30 @@ def test_bug_very_deep_nesting_is_an_internal_error(tmp_path, source, output):
         assert_shape_of_source_error(result, str(tmp_path / "prog.mv"))
 
 
-@pytest.mark.xfail(strict=True, reason="VM bug: len() of a range longer than the host's ssize_t is an "
-                   "internal error (also reached when an index is out of range of such a range)")  # fmt: skip
+MAX_NESTING = 20_000  # minivm.frontend.parser.MAX_NESTING
+
+
+@pytest.mark.timeout(120)
+def test_nesting_beyond_the_limit_is_a_syntax_error_at_the_first_level_too_deep(tmp_path):
+    # Program, let and 20,000 lists fit; the next '[' opens one level too many.
+    depth = MAX_NESTING + 5
+    source = "let l = " + "[" * depth + "1" + "]" * depth + ";\nprint(len(l));\n"
+    result = run_file(tmp_path, source, timeout=110)
+    column = len("let l = ") + MAX_NESTING
+    message = f"nesting too deep (more than {MAX_NESTING} levels of nested expressions and blocks)"
+    assert_source_error(result, str(tmp_path / "prog.mv"), 1, column, "syntax error", message, source.split("\n")[0])
+
+
+@pytest.mark.timeout(120)
+def test_nesting_just_within_the_limit_runs(tmp_path):
+    depth = MAX_NESTING - 10
+    source = "let l = " + "[" * depth + "1" + "]" * depth + ";\nprint(len(l));\n"
+    result = run_file(tmp_path, source, timeout=110)
+    assert (result.returncode, result.stdout) == (0, "1\n"), result.stderr[-2000:]
+
+
 @pytest.mark.parametrize("expr", ["print(len(range(big)));", "print(range(big)[big]);"], ids=["len", "index"])
-def test_bug_huge_range_length(expr):
+def test_len_and_index_of_a_range_longer_than_the_host_allows(expr):
     result = run_code(_BIG + expr)
     assert_no_traceback(result)
     assert result.returncode in (0, 1)
@@ -1055,19 +1143,32 @@ def test_bug_huge_range_length(expr):
         assert result.stderr.startswith("error in thread 0: ")
 
 
+def test_huge_range_length_is_exact_and_its_index_errors_name_it():
+    code = _BIG + (
+        "print(len(range(big)) == big, len(range(0, big, 3)) == (big + 2) // 3, len(range(big, 0, -7)));\n"
+        "print(range(big)[big - 1] == big - 1, range(big)[-1] == big - 1, len(range(big, 0)));\n"
+        "print(range(big)[big]);\n"
+    )
+    result = run_code(code)
+    assert result.returncode == 1, result.stderr
+    assert result.stdout == f"true true {(10**400 + 6) // 7}\ntrue true 0\n"
+    assert result.stderr.startswith(f"error in thread 0: index out of range: {10**400} (length {10**400})")
+
+
 @pytest.mark.timeout(60)
-@pytest.mark.xfail(strict=True, reason="VM bug: sleep(nan) and sleep(10 ** 400) raise host errors "
-                   "(ValueError, OverflowError) shown as a minivm internal error")  # fmt: skip
 @pytest.mark.parametrize(
-    "expr",
-    ["let inf = 1e308 * 10;\nsleep(inf - inf);", _BIG + "sleep(big);"],
-    ids=["nan", "huge_int"],
-)
-def test_bug_sleep_of_odd_numbers(expr):
+    ("expr", "message"),
+    [("let inf = 1e308 * 10;\nsleep(inf - inf);", "sleep() length must be a number, got nan"),
+     (_BIG + "sleep(big);", "sleep() length too large (the limit is 1,000,000,000 seconds)"),
+     ("sleep(1e308 * 10);", "sleep() length too large"),
+     ("sleep(1_000_000_001);", "sleep() length too large")],
+    ids=["nan", "huge_int", "inf", "beyond_the_limit"],
+)  # fmt: skip
+def test_sleep_of_nan_or_a_huge_number_is_a_runtime_error(expr, message):
     result = run_code(expr, timeout=30)
     assert_no_traceback(result)
     assert result.returncode == 1
-    assert result.stderr.startswith("error in thread 0: sleep()")
+    assert result.stderr.startswith(f"error in thread 0: {message}"), result.stderr
 
 
 RACY_MAP = """\
@@ -1083,70 +1184,109 @@ print("done", len(m));
 
 
 @pytest.mark.timeout(180)
-@pytest.mark.xfail(strict=True, reason="VM bug: under --policy none, reading a map while another thread "
-                   "adds keys raises the host's 'dictionary changed size during iteration' as a minivm "
-                   "internal error (lost updates are expected without a GIL; a crash of the VM is not)")  # fmt: skip
-def test_bug_no_gil_map_iteration_race_is_an_internal_error():
+def test_no_gil_reading_a_map_while_another_thread_adds_keys_does_not_break_the_vm():
+    # Lost updates are expected without a GIL; a crash of the VM is not.
     for _ in range(3):  # a race: three tries make it all but certain to show
         result = run_code(RACY_MAP, "--policy", "none", timeout=55)
         assert_no_traceback(result)
         assert result.returncode == 0
 
 
-@pytest.mark.xfail(strict=True, reason="VM bug: source lines are split with str.splitlines(), which also "
-                   "breaks at \\f, \\x1c-\\x1e, \\x85, \\u2028, \\u2029 and a lone \\r, while the parser "
-                   "counts only \\n: the error shows the wrong line (or none)")  # fmt: skip
+RACY_LIST = """\
+let xs = [];
+let m = {};
+fn writer() { for i in range(20000) { push(xs, i); m[i] = [i]; if len(xs) > 50 { pop(xs); } } }
+fn reader() {
+    let n = 0;
+    for r in range(300) { let s = str(xs); let same = xs == xs; let c = [xs, m] == [xs, m]; let k = keys(m); }
+    return n;
+}
+fn popper() { for i in range(20000) { if len(xs) > 0 { pop(xs); } if len(xs) > 0 { xs[0] = i; } } }
+let ts = [spawn writer(), spawn reader(), spawn popper(), spawn popper()];
+for t in ts { join(t); }
+print("done");
+"""
+
+
+@pytest.mark.timeout(180)
+def test_no_gil_lists_and_maps_changed_while_read_compared_and_popped_do_not_break_the_vm():
+    # Two threads popping the last item, or one storing while another pops, may lose the
+    # race: that is a runtime error of the guest (pop() from an empty list, index out of
+    # range), never a host exception.
+    for _ in range(3):
+        result = run_code(RACY_LIST, "--policy", "none", "--heap-check", timeout=55)
+        assert_no_traceback(result)
+        assert result.returncode in (0, 1), result.stderr
+        for line in result.stderr.splitlines():
+            message = re.match(r"error in thread \d+: (thread \d+ failed: )?(.*)$", line)
+            if message:
+                assert message.group(2).startswith(("pop() from an empty list", "index out of range")), line
+
+
 @pytest.mark.parametrize(
     "source",
-    ["print(1);\x0c\nlet = 2;\n", 'print("a\u2028b");\nlet = 2;\n', "# page one\x0c# page two\nlet = 2;\n"],
-    ids=["form_feed", "line_separator_in_string", "form_feed_in_comment"],
-)
-def test_bug_line_shown_after_odd_line_breaks(tmp_path, source):
+    ["print(1);\x0c\nlet = 2;\n", 'print("a\u2028b");\nlet = 2;\n', "# page one\x0c# page two\nlet = 2;\n",
+     "# a\x1cb\x1dc\x1ed\x85e\u2029f\rg\nlet = 2;\n"],
+    ids=["form_feed", "line_separator_in_string", "form_feed_in_comment", "every_other_line_break"],
+)  # fmt: skip
+def test_only_a_newline_ends_a_line_of_source_in_messages(tmp_path, source):
     result = run_file(tmp_path, source)
     assert_source_error(result, str(tmp_path / "prog.mv"), 2, 5, "syntax error", "expected a name", "let = 2;")
 
 
-@pytest.mark.xfail(strict=True, reason="VM bug: a runtime error's call chain shows the wrong source text "
-                   "after a \\u2028 in a string (same splitlines() cause)")  # fmt: skip
-def test_bug_call_chain_text_after_line_separator(tmp_path):
+def test_call_chain_text_after_a_line_separator_in_a_string(tmp_path):
     result = run_file(tmp_path, 'let s = "a\u2028b";\nfn f() {\n    return 1 / 0;\n}\nf();\n')
     assert result.returncode == 1
     file = str(tmp_path / "prog.mv")
     assert result.stderr.splitlines()[1:] == _expected_chain(file, [(5, "<main>", "f();"), (3, "f", "return 1 / 0;")])
 
 
-@pytest.mark.xfail(strict=True, reason="VM bug: the step-limit error names the line of the instruction "
-                   "before the one about to run: at a loop's top that is the line before the loop")  # fmt: skip
-def test_bug_step_limit_names_the_wrong_line():
+def test_step_limit_names_the_line_about_to_run():
     result = run_code("print(1);\nwhile true { }\n", "--max-steps", "100000")
     assert result.returncode == 1
     assert result.stderr.splitlines()[2] == "    <string>:2 in <main>", result.stderr
 
 
-@pytest.mark.xfail(strict=True, reason="VM bug: when an if has no braces the message lists what may "
-                   "follow an expression (')', ':', ']'...) but not the '{' that is needed")  # fmt: skip
-@pytest.mark.parametrize("source", ["if true print(1);\n", "while x print(1);\n", "for i in [1] print(i);\n"])
-def test_bug_missing_brace_message_does_not_say_brace(tmp_path, source):
+@pytest.mark.parametrize(
+    "source", ["if true print(1);\n", "while x print(1);\n", "for i in [1] print(i);\n", "fn f() return 1;\n"]
+)
+def test_missing_brace_message_says_brace(tmp_path, source):
     result = run_file(tmp_path, source)
     assert result.returncode == 2
     assert "'{'" in result.stderr.splitlines()[0], result.stderr
 
 
-@pytest.mark.xfail(strict=True, reason="VM bug: an output file that cannot be written (--stats-json, "
-                   "--timeline, --plot) is a minivm internal error after the run, not a usage error "
-                   "like --trace-json's 'cannot write'")  # fmt: skip
-@pytest.mark.parametrize("option", ["--stats-json", "--timeline"])
-def test_bug_unwritable_output_file(option):
-    result = run_code("print(1);", option, "no/such/dir/out.json")
+@pytest.mark.parametrize("option", ["--stats-json", "--timeline", "--plot"])
+def test_unwritable_output_file_is_a_usage_error_before_the_run(option):
+    if option == "--plot":
+        pytest.importorskip("matplotlib")
+    result = run_code('print("ran");', option, "no/such/dir/out.png")
     assert_no_traceback(result)
     assert result.returncode == 2
-    assert "cannot write 'no/such/dir/out.json'" in result.stderr
+    assert result.stdout == ""  # checked before the run
+    assert result.stderr == "minivm: cannot write 'no/such/dir/out.png': No such file or directory\n"
 
 
-@pytest.mark.xfail(strict=True, reason="VM bug: when stdout cannot encode a character (PYTHONIOENCODING="
-                   "ascii), the UnicodeEncodeError is taken for a closed pipe: the rest of the output is "
-                   "silently dropped and the exit status is 0")  # fmt: skip
-def test_bug_unencodable_output_is_silently_lost():
+def test_output_file_check_leaves_no_file_behind(tmp_path):
+    path = tmp_path / "stats.json"
+    result = run_code("print(1);", "--stats-json", str(path), "--timeline", "no/such/dir/t.json")
+    assert result.returncode == 2
+    assert not path.exists()  # checked and found writable, but the run never happened
+
+
+@pytest.mark.parametrize("option", ["--csv", "--plot"])
+def test_unwritable_experiment_output_file_is_a_usage_error_before_the_runs(tmp_path, option):
+    if option == "--plot":
+        pytest.importorskip("matplotlib")
+    (tmp_path / "p.mv").write_text("print(1);\n", encoding="utf-8")
+    result = run_minivm("experiment", option, "no/such/dir/out.png", str(tmp_path / "p.mv"))
+    assert_no_traceback(result)
+    assert result.returncode == 2
+    assert result.stdout == ""
+    assert "minivm: cannot write 'no/such/dir/out.png'" in result.stderr
+
+
+def test_unencodable_output_is_written_escaped():
     env = dict(os.environ, PYTHONIOENCODING="ascii")
     result = subprocess.run(
         [sys.executable, "-m", "minivm", "run", "-c", 'print("caf\u00e9");\nprint("after");\n'],
@@ -1154,6 +1294,7 @@ def test_bug_unencodable_output_is_silently_lost():
     )  # fmt: skip
     assert_no_traceback(result)
     assert result.returncode != 0 or "after" in result.stdout, (result.returncode, result.stdout, result.stderr)
+    assert (result.returncode, result.stdout) == (0, "caf\\xe9\nafter\n")
 
 
 @pytest.mark.timeout(120)

@@ -13,7 +13,7 @@ from minivm.bytecode import opcodes as op
 from minivm.bytecode.code import CodeObject, FreeVarSource
 from minivm.bytecode.fusion import fuse
 from minivm.bytecode.verify import max_stack_depth
-from minivm.errors import Location, SourceError
+from minivm.errors import Location, SourceError, split_source_lines
 from minivm.frontend import nodes as n
 from minivm.frontend.parser import parse
 from minivm.frontend.scopes import FunctionScope, Reference, Resolver, Variable
@@ -349,7 +349,7 @@ class Compiler:
 
     def __init__(self, file: str, source: str):
         self.file = file
-        self.lines = source.splitlines()
+        self.lines = split_source_lines(source)
         self.resolver = Resolver(file, self.lines)
 
     def error(self, message: str, node: n.Node) -> SourceError:

@@ -11,7 +11,7 @@ from __future__ import annotations
 from functools import lru_cache
 from typing import cast
 
-from minivm.errors import Location, SourceError
+from minivm.errors import Location, SourceError, split_source_lines
 from minivm.frontend import lark_standalone as lark
 from minivm.frontend import nodes as n
 from minivm.frontend.lark_standalone import (
@@ -34,6 +34,12 @@ KEYWORDS = frozenset(
      "true", "false", "nil", "and", "or", "not"]
 )  # fmt: skip
 MAX_INT_LITERAL_DIGITS = 100_000
+# How deep the syntax tree may be. The compiler walks it recursively (about two host frames
+# per level, within the host recursion limit the command line sets); each operator of a
+# chain like `1 + 1 + ... + 1` is one level, as in Python's own compiler.
+MAX_NESTING = 20_000
+_COMPARISONS = frozenset(["==", "!=", "<", "<=", ">", ">="])
+_OPERATORS = _COMPARISONS | {"+", "-", "*", "/", "//", "%", "and", "or"}
 
 _ESCAPES = {"n": "\n", "t": "\t", "\\": "\\", '"': '"'}
 # Terminals that can start an expression; an "expected" list holding them says "an expression".
@@ -95,11 +101,17 @@ def _describe_token(token: Token) -> str:
 
 
 def _describe_expected(expected: set[str]) -> str:
-    expected = {e for e in expected if not e.startswith("__")}
+    expected = {e for e in expected if not e.startswith("__") or e in _terminal_patterns()}
     words: list[str] = []
     if len(expected & _EXPRESSION_STARTERS) >= 4:
         words.append("an expression")
         expected -= _EXPRESSION_STARTERS
+    operators = {e for e in expected if _terminal_patterns().get(e) in _OPERATORS}
+    if len(operators) >= 3:
+        # After a complete operand: any operator (or a call's '(' or an index's '[') could
+        # continue it; naming them all would hide what is really missing.
+        words.append("an operator")
+        expected -= operators | {"LPAR", "LSQB"}
     words += sorted(describe_terminal(e) for e in expected)
     if not words:
         return "something else"
@@ -353,7 +365,7 @@ def _lark_parser() -> lark.Lark:
 
 def parse(source: str, file: str = "<input>") -> n.Program:
     """Parse ``source`` into a ``Program``; raise ``SourceError`` with a position on bad input."""
-    lines = source.splitlines()
+    lines = split_source_lines(source)
     try:
         tree = _lark_parser().parse(source)
     except UnexpectedInput as exc:
@@ -370,7 +382,40 @@ def parse(source: str, file: str = "<input>") -> n.Program:
             Location(file, 1, 1),
             lines[0] if lines else "",
         )
+    _check_nesting(program, file, lines)
     return program
+
+
+def _check_nesting(program: n.Program, file: str, lines: list[str]) -> None:
+    """Reject a tree deeper than ``MAX_NESTING`` (walked without recursion) with a syntax
+    error at the first node, in source order, that is too deep."""
+    stack: list[tuple[n.Node, int]] = [(program, 0)]
+    while stack:
+        node, depth = stack.pop()
+        if depth > MAX_NESTING:
+            text = lines[node.line - 1] if 0 < node.line <= len(lines) else ""
+            raise SourceError(
+                "syntax error",
+                f"nesting too deep (more than {MAX_NESTING} levels of nested expressions "
+                "and blocks)",
+                Location(file, node.line, node.column),
+                text,
+            )
+        children = list(_child_nodes(node))
+        stack.extend((child, depth + 1) for child in reversed(children))
+
+
+def _child_nodes(node: n.Node):
+    for field in node.__attrs_attrs__:  # type: ignore[attr-defined]
+        value = getattr(node, field.name)
+        if isinstance(value, n.Node):
+            yield value
+        elif isinstance(value, tuple):
+            for item in value:
+                if isinstance(item, n.Node):
+                    yield item
+                elif isinstance(item, tuple):  # a map literal's (key, value) pairs
+                    yield from (part for part in item if isinstance(part, n.Node))
 
 
 def _translate(exc: UnexpectedInput, file: str, lines: list[str], source: str) -> SourceError:
@@ -390,12 +435,24 @@ def _translate(exc: UnexpectedInput, file: str, lines: list[str], source: str) -
         token = exc.token
         if token.type == "$END":
             line, column = _end_position(lines)
-        if "SEMICOLON" in exc.expected and token.type != "SEMICOLON":
+        # ``accepts`` holds what the parser would really take here; ``expected`` is wider
+        # (everything its state has an action for, before reductions are checked).
+        accepts = set(exc.accepts or exc.expected)
+        if str(token) in _COMPARISONS and _after_comparison(exc):
+            message = (
+                f"comparisons do not chain: found {_describe_token(token)} after a comparison "
+                "(write a < b and b < c)"
+            )
+        elif "SEMICOLON" in accepts and token.type != "SEMICOLON":
             # After a complete expression almost anything could continue it; the useful
             # word is the one that ends the statement.
             message = f"expected ';' after the statement, found {_describe_token(token)}"
+        elif "LBRACE" in accepts and "NAME" not in accepts:
+            # After the condition of if/while, a for's iterable or a function's parameters:
+            # '{' here can only open a block (a name would be allowed if it could start a map).
+            message = f"expected '{{' to open a block, found {_describe_token(token)}"
         else:
-            message = f"expected {_describe_expected(set(exc.expected))}, found {_describe_token(token)}"
+            message = f"expected {_describe_expected(accepts)}, found {_describe_token(token)}"
         if str(token) in KEYWORDS and "NAME" in exc.expected:
             message += " (keywords cannot be used as names)"
     elif isinstance(exc, UnexpectedEOF):
@@ -405,6 +462,13 @@ def _translate(exc: UnexpectedInput, file: str, lines: list[str], source: str) -
         message = str(exc)
     text = lines[line - 1] if 0 < line <= len(lines) else ""
     return SourceError("syntax error", message, Location(file, max(line, 1), max(column, 1)), text)
+
+
+def _after_comparison(exc: UnexpectedToken) -> bool:
+    """Whether the parser had just read ``a < b`` (a comparison operator and its right side)."""
+    parser = getattr(exc, "interactive_parser", None)
+    values = parser.parser_state.value_stack if parser is not None else []
+    return len(values) >= 2 and getattr(values[-2], "data", None) == "comp_op"
 
 
 def _end_position(lines: list[str]) -> tuple[int, int]:

@@ -17,6 +17,7 @@ import subprocess
 import sys
 import threading
 import time
+import timeit
 
 import attrs
 
@@ -116,6 +117,22 @@ def _run_python(source: str) -> None:
 def _minivm_wall(code, repeat: int, **kwargs) -> tuple[float, int]:
     results = [_run_minivm(code, **kwargs) for _ in range(repeat)]
     return statistics.median(r[0] for r in results), results[0][1]
+
+
+def tracing_off_overhead(instructions: int, wall: float, check: int) -> float:
+    """What tracing costs a run while it is off, as a ratio against no tracing code at all.
+
+    With tracing off, the only tracing code that runs is one attribute test in the check
+    (``if self.tracing``), reached once per ``check`` instructions; the loop itself has no
+    tracing code. So the cost is that test, timed here, times the number of checks."""
+    from minivm.runtime.machine import Machine
+
+    machine = Machine(stdout=io.StringIO())
+    number = 1_000_000
+    test = timeit.timeit("if machine.tracing: pass", globals={"machine": machine}, number=number)
+    empty = timeit.timeit("pass", number=number)
+    per_test = max(test - empty, 0.0) / number
+    return 1 + (instructions / check) * per_test / wall
 
 
 def condition_ping_pong(rounds: int) -> float:
@@ -233,11 +250,12 @@ def cmd_bench(args: argparse.Namespace) -> int:
 
     _progress("bench: tick check overhead ...")
     countdown = compile_source(_suite(scale)[0].minivm, "<countdown>")
-    ticks_wall, _ = _minivm_wall(countdown, repeat, policy="ticks", check=100)
+    ticks_wall, ticked = _minivm_wall(countdown, repeat, policy="ticks", check=100)
     none_wall, _ = _minivm_wall(countdown, repeat, policy="none", check=100)
     unchecked_wall, _ = _minivm_wall(countdown, repeat, policy="ticks", check=10**9)
     results["tick_check_overhead"] = ticks_wall / none_wall
     results["slow_path_overhead"] = ticks_wall / unchecked_wall
+    results["tracing_off_overhead"] = tracing_off_overhead(ticked, ticks_wall, check=100)
     _progress("bench: GIL hand-off ...")
     rounds = 3000 if args.quick else 10000
     results["gil_handoff_s"] = gil_handoff(rounds)
@@ -253,7 +271,8 @@ def cmd_bench(args: argparse.Namespace) -> int:
     results["startup_ratio"] = mine / base
     _progress("")
     print(f"tick check, ticks@100 vs none (one thread):     {results['tick_check_overhead']:.3f}x")
-    print(f"check + tracing hook, @100 vs never checking:   {results['slow_path_overhead']:.3f}x")
+    print(f"the whole check, @100 vs never checking:        {results['slow_path_overhead']:.3f}x")
+    print(f"tracing compiled in but off (its test per check): {results['tracing_off_overhead']:.4f}x")
     print(f"fifo GIL hand-off vs bare Condition hand-off:   {results['handoff_ratio']:.2f}x "
           f"({results['gil_handoff_s'] * 1e6:.1f} us vs {results['condition_handoff_s'] * 1e6:.1f} us)")  # fmt: skip
     print(f"spawn+join vs threading.Thread start+join:      {results['spawn_ratio']:.2f}x "

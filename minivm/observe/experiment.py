@@ -10,7 +10,9 @@ import itertools
 import statistics
 import sys
 
+from minivm.errors import split_source_lines
 from minivm.gil.policies import check_policy_name
+from minivm.observe.options import cannot_write
 from minivm.observe.stats import collect
 
 
@@ -135,7 +137,12 @@ def print_table(rows: list[dict], stream) -> None:
 
 def run_experiment(args: argparse.Namespace, name: str, text: str, code) -> int:
     """``minivm experiment`` on an already compiled program (the command line compiles it)."""
-    lines = {name: text.splitlines()}
+    for path in (args.csv, args.plot):
+        problem = cannot_write(path)
+        if problem:
+            print(problem, file=sys.stderr)
+            return 2
+    lines = {name: split_source_lines(text)}
     combos = []
     for policy, check in itertools.product(args.policy, args.check_interval):
         switches = args.switch_interval if policy == "timed" else args.switch_interval[:1]

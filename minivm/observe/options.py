@@ -6,12 +6,32 @@ that watches nothing never imports this package."""
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
+import os
 import sys
 
 from minivm.observe.events import Collector, EventBus, JsonLinesSink, Sink, TextTraceSink
 from minivm.observe.stats import collect, write_table
 from minivm.observe.timeline import chrome_trace, slices, write_chrome_trace
+
+
+def cannot_write(path: str | None) -> str:
+    """The usage error for an output file that cannot be created, or ``""`` when it can (or
+    when no file was asked for). Checked before the run, so that a run is not wasted; a file
+    that did not exist is not left behind."""
+    if not path:
+        return ""
+    existed = os.path.lexists(path)
+    try:
+        with open(path, "a", encoding="utf-8"):
+            pass
+    except OSError as exc:
+        return f"minivm: cannot write '{path}': {exc.strerror or exc}"
+    if not existed:
+        with contextlib.suppress(OSError):
+            os.remove(path)
+    return ""
 
 
 class ObserveSession:
@@ -43,6 +63,11 @@ class ObserveSession:
         bus_start = None
         if args.trace or args.trace_gil:
             sinks.append(TextTraceSink(sys.stderr, instructions=args.trace, started_ns=0))
+        for path in (args.stats_json, args.timeline, args.plot):
+            problem = cannot_write(path)
+            if problem:
+                session.error = problem
+                return session
         if args.trace_json:
             try:
                 sinks.append(JsonLinesSink(open(args.trace_json, "w", encoding="utf-8")))  # noqa: SIM115

@@ -12,12 +12,16 @@ from minivm.runtime.values import (
     Builtin,
     MvList,
     MvMap,
+    length,
     map_key,
     to_str,
     type_name,
 )
 
 _INT_TEXT = re.compile(r"\s*[+-]?[0-9]+\s*")
+# The host's clock cannot count further than about 292 years (Python's own time.sleep refuses
+# more too); an int beyond a float (10 ** 400) or inf would break the host's arithmetic.
+MAX_SLEEP_SECONDS = 1_000_000_000
 
 
 def _print(thread: GuestThread, args: list) -> None:
@@ -27,7 +31,7 @@ def _print(thread: GuestThread, args: list) -> None:
 def _len(thread: GuestThread, args: list) -> int:
     value = args[0]
     if value.__class__ in (str, MvList, MvMap, range):
-        return len(value)
+        return length(value)
     raise GuestError(f"len() of a value of type {type_name(value)}")
 
 
@@ -94,9 +98,10 @@ def _pop(thread: GuestThread, args: list) -> object:
     target = args[0]
     if target.__class__ is not MvList:
         raise GuestError(f"pop() expects a list, got {type_name(target)}")
-    if not target:
-        raise GuestError("pop() from an empty list (index out of range)")
-    value = target.pop()
+    try:
+        value = target.pop()  # one step: under the none policy another thread may pop too
+    except IndexError:
+        raise GuestError("pop() from an empty list (index out of range)") from None
     # The value leaves the list for the stack, whose references are not counted.
     thread.vm.heap.decref(value)
     return value
@@ -131,8 +136,12 @@ def _sleep(thread: GuestThread, args: list) -> None:
     seconds = args[0]
     if seconds.__class__ not in (int, float):
         raise GuestError(f"sleep() expects a number of seconds, got {type_name(seconds)}")
+    if seconds != seconds:
+        raise GuestError("sleep() length must be a number, got nan")
     if seconds < 0:
         raise GuestError("sleep() length must not be negative")
+    if seconds > MAX_SLEEP_SECONDS:
+        raise GuestError(f"sleep() length too large (the limit is {MAX_SLEEP_SECONDS:,} seconds)")
     thread.vm.scheduler.sleep(thread, seconds)
 
 

@@ -55,9 +55,9 @@ def children(obj: object) -> Iterator[object]:
     """The values a heap object refers to (the references its count-keeping covers)."""
     cls = obj.__class__
     if cls is MvList:
-        yield from obj  # type: ignore[misc]
+        yield from tuple(obj)  # type: ignore[call-overload]  (a snapshot: see values.snapshot)
     elif cls is MvMap:
-        yield from obj.values()  # type: ignore[attr-defined]
+        yield from tuple(obj.values())  # type: ignore[attr-defined]
     elif cls is Function:
         yield from obj.cells  # type: ignore[attr-defined]
     elif cls is Cell:
@@ -135,7 +135,7 @@ class Heap:
         """
         self._since_reclaim = 0
         held = {id(v) for v in roots if v.__class__ in HEAP_TYPES}
-        pending = [o for o in self.live.values() if o.rc <= 0 and id(o) not in held]  # type: ignore[attr-defined]
+        pending = [o for o in tuple(self.live.values()) if o.rc <= 0 and id(o) not in held]  # type: ignore[attr-defined]
         count = 0
         while pending:
             obj = pending.pop()
@@ -168,10 +168,10 @@ class Heap:
 
         for value in roots:
             visit(value, "a global or cell")
-        for obj in list(self.live.values()):
+        for obj in tuple(self.live.values()):
             for child in children(obj):
                 visit(child, describe(obj))
-        for oid, obj in self.live.items():
+        for oid, obj in tuple(self.live.items()):
             if obj.rc != found[oid]:  # type: ignore[attr-defined]
                 report.wrong_counts.append(
                     f"{describe(obj)} has count {obj.rc} but {found[oid]} references"  # type: ignore[attr-defined]

@@ -18,7 +18,13 @@ import attrs
 
 from minivm.bytecode.code import CodeObject
 from minivm.bytecode.opcodes import MAX_FUSED_WIDTH
-from minivm.errors import GuestError, InternalError, format_guest_error, format_internal_error
+from minivm.errors import (
+    CallSite,
+    GuestError,
+    InternalError,
+    format_guest_error,
+    format_internal_error,
+)
 from minivm.gil.lock import GIL
 from minivm.gil.policies import ThreadAbort, make_policy
 from minivm.runtime.builtins import BUILTINS
@@ -53,6 +59,23 @@ class VMConfig:
     fused: bool = True
 
 
+def step_limit_error(thread: GuestThread, limit: int) -> GuestError:
+    """The step-limit error, its chain ending at the instruction the thread was about to run
+    (the usual chain names the instruction that raised, which here has not run yet)."""
+    error = GuestError(f"step limit exceeded: {limit} instructions (--max-steps)")
+    error.thread_id = thread.tid
+    frames = thread.frames
+    error.chain = tuple(
+        CallSite(
+            f[FRAME_CODE].display_name,
+            f[FRAME_CODE].file,
+            f[FRAME_CODE].line_of(f[FRAME_PC] if f is frames[-1] else max(f[FRAME_PC] - 1, 0)),
+        )
+        for f in frames
+    )
+    return error
+
+
 class Output:
     """A text stream that writes whole lines under a lock: lines never tear, even with no GIL."""
 
@@ -69,7 +92,12 @@ class Output:
             if self.closed:
                 return
             try:
-                self.stream.write(text + "\n")
+                try:
+                    self.stream.write(text + "\n")
+                except UnicodeEncodeError:
+                    # The stream's encoding (PYTHONIOENCODING=ascii, a C locale) lacks a
+                    # character: write it as a \xe9-style escape rather than lose the line.
+                    self.stream.write(_encodable(text + "\n", self.stream))
             except (BrokenPipeError, ValueError):
                 self.closed = True
         if self.closed and self.on_closed is not None:
@@ -80,6 +108,13 @@ class Output:
         with self.lock, contextlib.suppress(BrokenPipeError, ValueError, OSError):
             if not self.closed:
                 self.stream.flush()
+
+
+def _encodable(text: str, stream: TextIO) -> str:
+    """``text`` with every character the stream cannot encode written as an escape
+    (``\xe9``, ``\u2028``), as Python itself writes to standard error."""
+    encoding = getattr(stream, "encoding", None) or "ascii"
+    return text.encode(encoding, "backslashreplace").decode(encoding)
 
 
 class Machine:
@@ -267,7 +302,7 @@ class Machine:
         if self.config.max_steps is not None:
             thread.budget = thread.ticks = ticks
             if self.steps >= self.config.max_steps:
-                raise GuestError(f"step limit exceeded: {self.config.max_steps} instructions (--max-steps)")
+                raise step_limit_error(thread, self.config.max_steps)
         if until_check <= 0:
             thread.budget = thread.ticks = ticks
             if self.policy.uses_gil and self.heap.reclaim_due():

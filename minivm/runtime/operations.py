@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from minivm.bytecode import opcodes as op
 from minivm.errors import GuestError
-from minivm.runtime.values import MvList, MvMap, map_key, to_repr, type_name, values_equal
+from minivm.runtime.values import MvList, MvMap, length, map_key, to_repr, type_name, values_equal
 
 
 def unsupported(symbol: str, a: object, b: object) -> GuestError:
@@ -139,9 +139,7 @@ def index(target: object, key: object) -> object:
         try:
             return target[key]  # type: ignore[index]
         except IndexError:
-            raise GuestError(
-                f"index out of range: {key} (length {len(target)})"  # type: ignore[arg-type]
-            ) from None
+            raise GuestError(f"index out of range: {key} (length {length(target)})") from None
     raise GuestError(f"cannot index a value of type {type_name(target)}")
 
 
@@ -153,9 +151,9 @@ def store_index(heap, target: object, key: object, value: object) -> None:
             raise GuestError(f"list index must be an int, not {type_name(key)}")
         try:
             old = target[key]  # type: ignore[index]
+            target[key] = value  # type: ignore[index]  (under the none policy it may shrink between)
         except IndexError:
             raise GuestError(f"index out of range: {key} (length {len(target)})") from None  # type: ignore[arg-type]
-        target[key] = value  # type: ignore[index]
     elif cls is MvMap:
         k = map_key(key)
         old = target.get(k)  # type: ignore[attr-defined]

@@ -66,8 +66,36 @@ class MvMap(dict):
     __hash__ = None  # type: ignore[assignment]
 
     def guest_keys(self) -> list:
-        """The keys as guest values, in insertion order."""
-        return [k.value if k.__class__ is BoolKey else k for k in self]
+        """The keys as guest values, in insertion order (a snapshot: see ``snapshot``)."""
+        return [k.value if k.__class__ is BoolKey else k for k in tuple(self)]
+
+
+# Snapshots. Under the ``none`` policy another thread may change a list or map while host
+# code walks it, and a dict that changes size under a host iterator raises. ``tuple(x)`` and
+# ``tuple(d.items())`` copy in one C call, during which the host switches no threads, so
+# host code iterates over such a copy of a guest container, never over the container.
+
+
+def snapshot(value: MvList) -> tuple:
+    """The items of a guest list, copied at once."""
+    return tuple(value)
+
+
+def snapshot_items(value: MvMap) -> tuple:
+    """The (host key, value) pairs of a guest map, copied at once."""
+    return tuple(value.items())
+
+
+def length(value: object) -> int:
+    """``len`` of a string, list, map or range; a range may be longer than the host's
+    ``len`` allows (``range(10 ** 400)``), so its length is computed from its bounds."""
+    if value.__class__ is range:
+        try:
+            return len(value)  # type: ignore[arg-type]
+        except OverflowError:
+            r: range = value  # type: ignore[assignment]
+            return max(0, (r.stop - r.start + r.step - (1 if r.step > 0 else -1)) // r.step)
+    return len(value)  # type: ignore[arg-type]
 
 
 def map_key(key: object) -> object:
@@ -167,7 +195,7 @@ def to_repr(value: object, _seen: set[int] | None = None) -> str:
         if id(value) in seen:
             return "[...]"
         seen.add(id(value))
-        text = "[" + ", ".join(to_repr(v, seen) for v in value) + "]"  # type: ignore[attr-defined]
+        text = "[" + ", ".join(to_repr(v, seen) for v in snapshot(value)) + "]"  # type: ignore[arg-type]
         seen.discard(id(value))
         return text
     if cls is MvMap:
@@ -177,7 +205,7 @@ def to_repr(value: object, _seen: set[int] | None = None) -> str:
         seen.add(id(value))
         parts = [
             f"{to_repr(k.value if k.__class__ is BoolKey else k, seen)}: {to_repr(v, seen)}"
-            for k, v in value.items()  # type: ignore[attr-defined]
+            for k, v in snapshot_items(value)  # type: ignore[arg-type]
         ]
         seen.discard(id(value))
         return "{" + ", ".join(parts) + "}"
@@ -195,19 +223,20 @@ def values_equal(a: object, b: object) -> bool:
             return a == b
         return False
     if ca is MvList:
-        if len(a) != len(b):  # type: ignore[arg-type]
-            return False
         if a is b:
             return True
-        return all(values_equal(x, y) for x, y in zip(a, b, strict=True))  # type: ignore[call-overload]
+        xs, ys = snapshot(a), snapshot(b)  # type: ignore[arg-type]
+        if len(xs) != len(ys):
+            return False
+        return all(values_equal(x, y) for x, y in zip(xs, ys, strict=True))
     if ca is MvMap:
-        if len(a) != len(b):  # type: ignore[arg-type]
-            return False
         if a is b:
             return True
+        pairs, other = snapshot_items(a), dict(snapshot_items(b))  # type: ignore[arg-type]
+        if len(pairs) != len(other):
+            return False
         return all(
-            key in b and values_equal(value, b[key])  # type: ignore[operator,index]
-            for key, value in a.items()  # type: ignore[attr-defined]
+            key in other and values_equal(value, other[key]) for key, value in pairs
         )
     if ca is Function or ca is Builtin:
         return a is b

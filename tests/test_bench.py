@@ -1,0 +1,79 @@
+"""``minivm bench``: the suite's two versions of each program agree, and the command reports
+every figure the performance issue asks for. No test here asserts a time: speed is measured,
+not tested."""
+
+from __future__ import annotations
+
+import io
+import json
+import subprocess
+import sys
+
+import pytest
+
+from minivm.frontend.compiler import compile_source
+from minivm.observe.bench import _suite
+from minivm.runtime.machine import Machine, VMConfig
+
+WORKLOADS = _suite(1)
+
+
+def run_minivm(source: str, policy: str = "ticks") -> str:
+    out = io.StringIO()
+    status = Machine(VMConfig(policy=policy), stdout=out).run(compile_source(source, "<bench>"))
+    assert status == 0
+    return out.getvalue()
+
+
+def run_python(source: str) -> str:
+    printed: list[str] = []
+
+    def capture(*values: object) -> None:
+        printed.append(" ".join(map(str, values)))
+
+    exec(compile(source, "<bench>", "exec"), {"__name__": "__bench__", "print": capture})
+    return "".join(line + "\n" for line in printed)
+
+
+@pytest.mark.timeout(120)
+@pytest.mark.parametrize("workload", WORKLOADS, ids=[w.name for w in WORKLOADS])
+def test_both_versions_of_each_program_print_the_same(workload):
+    # A ratio means something only if both sides do the same work.
+    expected = run_python(workload.python)
+    assert expected.strip(), "the Python version prints its result"
+    assert run_minivm(workload.minivm) == expected
+    if workload.threaded:
+        assert run_minivm(workload.minivm, policy="fifo") == expected
+
+
+def test_the_suite_has_every_kind_of_program_the_issue_names():
+    names = [w.name for w in WORKLOADS]
+    assert names == ["countdown", "fib", "sieve", "word_count", "strings", "closures", "two_threads"]
+    assert [w.name for w in WORKLOADS if w.threaded] == ["two_threads"]
+
+
+@pytest.mark.timeout(600)
+def test_bench_quick_reports_every_figure(tmp_path):
+    out = tmp_path / "bench.json"
+    result = subprocess.run(
+        [sys.executable, "-m", "minivm", "bench", "--quick", "--json", str(out)],
+        capture_output=True, text=True, timeout=580,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    assert "bench: fib" in result.stderr  # the progress line
+    lines = result.stdout.splitlines()
+    assert lines[0].split() == ["program", "minivm", "s", "python", "s", "ratio", "instr/s"]
+    for workload in WORKLOADS:
+        assert any(line.startswith(workload.name) for line in lines), workload.name
+    for label in ("geometric mean ratio", "tick check", "the whole check", "tracing compiled in but off",
+                  "fifo GIL hand-off", "spawn+join", "start-up"):  # fmt: skip
+        assert any(label in line for line in lines), label
+    figures = json.loads(out.read_text(encoding="utf-8"))
+    assert figures["quick"] is True
+    assert [p["name"] for p in figures["programs"]] == [w.name for w in WORKLOADS]
+    for program in figures["programs"]:
+        assert program["minivm_s"] > 0 and program["python_s"] > 0 and program["instructions_per_s"] > 0
+        assert program["ratio"] == pytest.approx(program["minivm_s"] / program["python_s"])
+    for key in ("geomean_ratio", "tick_check_overhead", "slow_path_overhead", "tracing_off_overhead",
+                "handoff_ratio", "spawn_ratio", "startup_ratio"):  # fmt: skip
+        assert figures[key] > 0, key
