@@ -4,9 +4,9 @@ The fast form of a code object has the same length and offsets as the plain one:
 instruction stands at the first offset of the sequence it replaces, and the plain
 instructions after it stay where they were (nothing jumps into the middle of a fused
 sequence: sequences that contain a jump target are not fused). A fused instruction does
-the work of ``width`` plain ones and charges ``width`` ticks; the machine runs the last few
-ticks before each check on the plain code, so the check lands exactly where counting
-instruction by instruction would put it.
+the work of ``width`` plain ones and charges ``width`` ticks; when the check would fall
+inside it, the interpreter runs the plain code up to the check instead, so the check lands
+exactly where counting instruction by instruction would put it.
 
 Every fused argument is a tuple ending in the plain opcode of the operation it performs
 (or, for the tests, followed by where the test goes on and the extra ticks it charges); the

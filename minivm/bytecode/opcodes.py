@@ -132,7 +132,6 @@ globals().update({info.name: info.code for info in OPCODES})
 JUMP_OPCODES = frozenset(info.code for info in OPCODES if info.operand is Operand.JUMP)
 PLAIN_OPCODES = tuple(info for info in OPCODES if info.width == 1)
 FUSED_OPCODES = tuple(info for info in OPCODES if info.width > 1)
-MAX_FUSED_WIDTH = max(info.width for info in OPCODES)
 # Fused opcodes are numbered after every plain one: the loop tells them apart with one compare.
 FIRST_FUSED = min(info.code for info in FUSED_OPCODES)
 # The fused back jumps: they cover their own offset and those of what they jump to.

@@ -237,7 +237,8 @@ def cmd_bench(args: argparse.Namespace) -> int:
         _progress(f"bench: {workload.name} ...")
         code = compile_source(workload.minivm, f"<{workload.name}>")
         wall, instructions = _minivm_wall(code, repeat)
-        base = _median_time(lambda w=workload: _run_python(w.python), repeat)
+        # The Python runs are short and cheap: more of them steady the baseline's median.
+        base = _median_time(lambda w=workload: _run_python(w.python), 4 * repeat)
         row = {"name": workload.name, "minivm_s": wall, "python_s": base, "ratio": wall / base,
                "instructions_per_s": instructions / wall, "threaded": workload.threaded}  # fmt: skip
         results["programs"].append(row)

@@ -125,7 +125,8 @@ class Heap:
 
     def reclaim_due(self) -> bool:
         """Whether enough was allocated since the last reclaim to make one worthwhile."""
-        return self._since_reclaim >= max(self.RECLAIM_EVERY, len(self.live))
+        since = self._since_reclaim  # asked at every check: the cheap test first
+        return since >= self.RECLAIM_EVERY and since >= len(self.live)
 
     def reclaim(self, roots: Iterable[object]) -> int:
         """Free every object whose count is zero and that no root holds; returns how many.

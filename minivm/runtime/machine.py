@@ -17,7 +17,6 @@ from typing import TextIO
 import attrs
 
 from minivm.bytecode.code import CodeObject
-from minivm.bytecode.opcodes import MAX_FUSED_WIDTH
 from minivm.errors import (
     CallSite,
     GuestError,
@@ -264,15 +263,12 @@ class Machine:
         thread.budget = thread.ticks = budget
 
     def _budget(self, thread: GuestThread) -> int:
-        # Fused instructions charge up to MAX_FUSED_WIDTH ticks at once, so the last few
-        # ticks before the check run on the plain code: the check lands exactly.
+        # A fused instruction runs only when the budget holds all its ticks; otherwise the
+        # loop finishes the budget on the plain code, so the check lands exactly.
         budget = thread.until_check
         if self.config.max_steps is not None:
             budget = max(1, min(budget, self.config.max_steps - self.steps))
-        if self.config.fused and budget >= MAX_FUSED_WIDTH:
-            thread.fast_code = True
-            return budget - (MAX_FUSED_WIDTH - 1)
-        thread.fast_code = False
+        thread.fast_code = self.config.fused
         return budget
 
     def account(self, thread: GuestThread) -> None:
@@ -305,9 +301,9 @@ class Machine:
                 raise step_limit_error(thread, self.config.max_steps)
         if until_check <= 0:
             thread.budget = thread.ticks = ticks
-            if self.policy.uses_gil and self.heap.reclaim_due():
+            if self.heap.reclaim_due() and self.policy.uses_gil:
                 self.heap.reclaim(self._held_values(all_threads=True))
-            self.gil.check(thread)
+            self.policy.check(self.gil, thread)  # GIL.check, without the extra call
             # Whether or not the GIL changed hands, a new check period starts now.
             thread.until_check = until_check = self.config.check_interval
             if self.aborting:
@@ -319,11 +315,9 @@ class Machine:
             self.events.instr(thread, code, pc, opcode, arg)
             thread.budget = thread.ticks = 1
             return 1
-        if until_check >= MAX_FUSED_WIDTH and self.config.max_steps is None and self.config.fused:
-            # Fused instructions charge up to MAX_FUSED_WIDTH ticks at once, so the last few
-            # ticks before the check run on the plain code: the check lands exactly.
-            thread.fast_code = True
-            budget = until_check - (MAX_FUSED_WIDTH - 1)
+        if self.config.max_steps is None:
+            thread.fast_code = self.config.fused
+            budget = until_check
         else:
             budget = self._budget(thread)
         thread.budget = thread.ticks = budget
