@@ -374,9 +374,13 @@ def execute(vm: Machine, thread: GuestThread) -> object:
                 key = stack.pop()
                 target = stack.pop()
                 cls = target.__class__
-                if cls is MvList and key.__class__ is int and -len(target) <= key < len(target):
-                    old = target[key]
-                    target[key] = value
+                if cls is MvList and key.__class__ is int:
+                    try:
+                        old = target[key]
+                        target[key] = value  # no len() test first: under `none` it may shrink
+                    except IndexError:
+                        ops.store_index(heap, target, key, value)  # raises the guest's error
+                        continue
                 elif cls is MvMap and (key.__class__ is str or key.__class__ is int):
                     old = target.get(key)
                     target[key] = value
