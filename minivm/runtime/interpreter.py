@@ -282,8 +282,12 @@ def execute(vm: Machine, thread: GuestThread) -> object:
                         raise GuestError(
                             f"maximum recursion depth exceeded (limit {recursion_limit} calls)"
                         )
-                    args = stack[base:]
-                    del stack[base - 1 :]
+                    if arg == 1:  # the commonest call: two pops beat a slice and a del
+                        args = [stack.pop()]
+                        stack.pop()
+                    else:
+                        args = stack[base:]
+                        del stack[base - 1 :]
                     if code.nlocals != arg:
                         args += [UNSET] * (code.nlocals - arg)
                     frame[FRAME_PC] = pc
