@@ -122,6 +122,7 @@ FEATURES = {
 
 # A function whose loop the compiler fuses into every kind of superinstruction.
 FUSED_PROGRAM = """\
+let limit = 3;
 fn f(n) {
   let i = 0;
   let s = 0;
@@ -142,12 +143,16 @@ fn f(n) {
   for x in out {
     t = t + x % 3;
   }
-  return [s, out, t];
+  let m = 0;
+  while m < limit {
+    m = m + 1;
+  }
+  return [s, out, t + m];
 }
 print(f(5));
 print(f(2.5));
 """
-FUSED_OUTPUT = "[7, [0, 0, 2, 0, 4, 1, 6, 0, 8, 3], 6]\n[3, [0, 0, 2, 0, 4, 1], 4]\n"
+FUSED_OUTPUT = "[7, [0, 0, 2, 0, 4, 1, 6, 0, 8, 3], 9]\n[3, [0, 0, 2, 0, 4, 1], 7]\n"
 
 
 def emitted(source: str) -> set[int]:
@@ -224,7 +229,8 @@ def test_fused_program_uses_every_fused_opcode():
                 # A fused back jump: the jump, then the fused test or for-step at its target.
                 jump, target = each.instructions[offset]
                 assert jump == op.JUMP
-                heads = {op.COMPARE_LOCAL_CONST_JUMP, op.COMPARE_LOCALS_JUMP, op.FOR_ITER_STORE_LOCAL}
+                heads = {op.COMPARE_LOCAL_CONST_JUMP, op.COMPARE_LOCALS_JUMP, op.COMPARE_LOCAL_GLOBAL_JUMP,
+                         op.FOR_ITER_STORE_LOCAL}  # fmt: skip
                 assert each.fast[target][0] in heads
             elif opcode in FUSED:
                 width = op.OPCODES[opcode].width
@@ -247,6 +253,25 @@ def test_fused_instruction_errors_name_the_line():
         assert status == 1
         assert "error in thread 0: unsupported operand types for +: str and int" in err
         assert "t.mv:2 in g" in err
+
+
+@pytest.mark.parametrize(
+    ("bound", "message"),
+    # `nope` fails at the first test (the fused test in place); `lim` turns into a string in
+    # the body, so the second test fails (the one fused with the loop's back jump).
+    [("nope", "undefined variable 'nope'"), ("lim", "unsupported operand types for <: int and str")],
+)
+def test_fused_test_on_a_global_fails_like_the_plain_code(bound, message):
+    source = (
+        f'let lim = 5;\nfn g() {{\n  let i = 0;\n  while i < {bound} {{\n    i = i + 1;\n    lim = "x";\n'
+        "  }\n}\ng();\n"
+    )
+    results = [run(source, fused=fused) for fused in (True, False)]
+    assert results[0] == results[1]
+    status, _out, err = results[0]
+    assert status == 1
+    assert f"error in thread 0: {message}" in err, err
+    assert "t.mv:4 in g" in err
 
 
 def count_instructions(source: str) -> int:

@@ -12,8 +12,9 @@ Every fused argument is a tuple ending in the plain opcode of the operation it p
 (or, for the tests, followed by where the test goes on and the extra ticks it charges); the
 interpreter uses that opcode for everything but the int fast path (``operations.binary``):
 
-* ``COMPARE_LOCAL_CONST_JUMP`` / ``COMPARE_LOCALS_JUMP``:
-  ``(a, k_or_b, fn, target, op, next, extra_ticks)``, ``next`` the offset after the test
+* ``COMPARE_LOCAL_CONST_JUMP`` / ``COMPARE_LOCALS_JUMP`` / ``COMPARE_LOCAL_GLOBAL_JUMP``:
+  ``(a, k_or_b_or_name, fn, target, op, next, extra_ticks)``, ``next`` the offset after the
+  test
 * ``LOOP_COMPARE_LOCAL_CONST`` / ``LOOP_COMPARE_LOCALS``: a loop's back ``JUMP`` to such a
   test, fused with it: the same tuple, ``next`` the offset after the test at the jump's
   target (width 5: the jump, then the test's four instructions)
@@ -67,6 +68,7 @@ def fuse(code: CodeObject) -> tuple[tuple[int, object], ...]:
 _LOOP_FORM = {
     op.BY_NAME["COMPARE_LOCAL_CONST_JUMP"].code: op.BY_NAME["LOOP_COMPARE_LOCAL_CONST"].code,
     op.BY_NAME["COMPARE_LOCALS_JUMP"].code: op.BY_NAME["LOOP_COMPARE_LOCALS"].code,
+    op.BY_NAME["COMPARE_LOCAL_GLOBAL_JUMP"].code: op.BY_NAME["LOOP_COMPARE_LOCAL_GLOBAL"].code,
 }
 
 
@@ -99,6 +101,18 @@ def _match(plain, i: int, n: int, code: CodeObject) -> tuple[int, object] | None
         return op.BY_NAME["FOR_ITER_STORE_LOCAL"].code, (plain[i][1], plain[i + 1][1])
     if i + 2 >= n or plain[i][0] != op.LOAD_LOCAL:
         return None
+    if (
+        plain[i + 1][0] == op.LOAD_GLOBAL
+        and plain[i + 2][0] in COMPARISONS
+        and i + 3 < n
+        and plain[i + 3][0] == op.POP_JUMP_IF_FALSE
+    ):
+        # `while i < n` on a global n: the global is only read, and a check never falls
+        # inside a fused instruction, so threads switch at the same places as on plain code.
+        operation = plain[i + 2][0]
+        name = code.names[plain[i + 1][1]]
+        arg = (plain[i][1], name, INT_FAST[operation], plain[i + 3][1], operation, i + 4, 3)
+        return op.BY_NAME["COMPARE_LOCAL_GLOBAL_JUMP"].code, arg
     second = _operand(plain[i + 1], code)
     operation = plain[i + 2][0]
     if second is None or operation not in INT_FAST:

@@ -98,8 +98,8 @@ _TABLE: list[tuple] = [
 
 # Fused instructions (superinstructions) appear only in a code object's ``fast`` form; each
 # stands for ``width`` plain instructions on locals and constants and charges that many ticks.
-# They never touch globals or cells, so ``x += 1`` on shared state stays a separate read and
-# write. Argument: a tuple described in ``bytecode/fusion.py``.
+# They never write globals or cells (one test reads a global), so ``x += 1`` on shared state
+# stays a separate read and write. Argument: a tuple described in ``bytecode/fusion.py``.
 _FUSED: list[tuple] = [
     # name, width, stack effect, doc
     ("COMPARE_LOCAL_CONST_JUMP", 4, 0, "LOAD_LOCAL a; LOAD_CONST k; <compare>; POP_JUMP_IF_FALSE t"),
@@ -108,12 +108,15 @@ _FUSED: list[tuple] = [
     ("ARITH_LOCALS_STORE", 4, 0, "LOAD_LOCAL a; LOAD_LOCAL b; <arith>; STORE_LOCAL d"),
     ("BINARY_LOCAL_CONST", 3, 1, "LOAD_LOCAL a; LOAD_CONST k; <binary op>"),
     ("BINARY_LOCALS", 3, 1, "LOAD_LOCAL a; LOAD_LOCAL b; <binary op>"),
+    ("COMPARE_LOCAL_GLOBAL_JUMP", 4, 0, "LOAD_LOCAL a; LOAD_GLOBAL g; <compare>; POP_JUMP_IF_FALSE t"),
     ("FOR_ITER_STORE_LOCAL", 2, 0, "FOR_ITER e; STORE_LOCAL x: the next item straight into a local"),
     ("LOOP_FOR_ITER_STORE_LOCAL", 3, 0, "JUMP t; then at t: FOR_ITER e; STORE_LOCAL x (a for loop's back edge)"),
     # A loop's back jump fused with the fused test at its target: one dispatch per iteration
     # fewer. Width 5: the JUMP itself and the four instructions of the test it jumps to.
     ("LOOP_COMPARE_LOCAL_CONST", 5, 0, "JUMP t; then at t: LOAD_LOCAL a; LOAD_CONST k; <compare>; POP_JUMP_IF_FALSE e"),
     ("LOOP_COMPARE_LOCALS", 5, 0, "JUMP t; then at t: LOAD_LOCAL a; LOAD_LOCAL b; <compare>; POP_JUMP_IF_FALSE e"),
+    ("LOOP_COMPARE_LOCAL_GLOBAL", 5, 0,
+     "JUMP t; then at t: LOAD_LOCAL a; LOAD_GLOBAL g; <compare>; POP_JUMP_IF_FALSE e"),
 ]
 
 OPCODES: tuple[OpInfo, ...] = tuple(
@@ -136,6 +139,6 @@ FUSED_OPCODES = tuple(info for info in OPCODES if info.width > 1)
 FIRST_FUSED = min(info.code for info in FUSED_OPCODES)
 # The fused back jumps: they cover their own offset and those of what they jump to.
 LOOP_OPCODES = frozenset(
-    BY_NAME[name].code for name in ("LOOP_COMPARE_LOCAL_CONST", "LOOP_COMPARE_LOCALS", "LOOP_FOR_ITER_STORE_LOCAL")
+    info.code for info in FUSED_OPCODES if info.name.startswith("LOOP_")
 )
 assert all(info.code < FIRST_FUSED for info in PLAIN_OPCODES)

@@ -43,6 +43,7 @@ from minivm.bytecode.opcodes import (
     CALL,
     CLEAR_LOCAL,
     COMPARE_LOCAL_CONST_JUMP,
+    COMPARE_LOCAL_GLOBAL_JUMP,
     COMPARE_LOCALS_JUMP,
     DEFINE_GLOBAL,
     DIV,
@@ -67,6 +68,7 @@ from minivm.bytecode.opcodes import (
     LOAD_LOCAL,
     LOAD_LOCAL_CHECKED,
     LOOP_COMPARE_LOCAL_CONST,
+    LOOP_COMPARE_LOCAL_GLOBAL,
     LOOP_COMPARE_LOCALS,
     LOOP_FOR_ITER_STORE_LOCAL,
     LT,
@@ -225,6 +227,19 @@ def execute(vm: Machine, thread: GuestThread) -> object:
                         stack.append(arg[2](a, b))
                     else:
                         stack.append(ops.binary(arg[3], heap, a, b))
+                elif op is LOOP_COMPARE_LOCAL_GLOBAL or op is COMPARE_LOCAL_GLOBAL_JUMP:
+                    a = local[arg[0]]
+                    ticks -= arg[6]
+                    try:
+                        b = globals_[arg[1]]
+                    except KeyError:
+                        pc = arg[5] - 3
+                        raise GuestError(f"undefined variable '{arg[1]}'") from None
+                    if a.__class__ is int and b.__class__ is int:
+                        pc = arg[5] if arg[2](a, b) else arg[3]
+                    else:
+                        pc = arg[5] - 3
+                        pc = arg[5] if ops.binary(arg[4], heap, a, b) else arg[3]
                 elif op is LOOP_COMPARE_LOCALS or op is COMPARE_LOCALS_JUMP:
                     a = local[arg[0]]
                     b = local[arg[1]]
