@@ -9,6 +9,8 @@ against ``threading.Thread``, and start-up against ``python -c "import lark"``.
 from __future__ import annotations
 
 import argparse
+import contextlib
+import gc
 import io
 import json
 import math
@@ -88,12 +90,27 @@ def _suite(n: int) -> list[Workload]:
     ]
 
 
+@contextlib.contextmanager
+def _no_gc():
+    """Time without the host's cyclic garbage collector, as ``timeit`` does: a collection
+    that happens to fall inside one side's run would skew its ratio."""
+    was_enabled = gc.isenabled()
+    gc.collect()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            gc.enable()
+
+
 def _median_time(function, repeat: int) -> float:
     times = []
     for _ in range(repeat):
-        start = time.perf_counter()
-        function()
-        times.append(time.perf_counter() - start)
+        with _no_gc():
+            start = time.perf_counter()
+            function()
+            times.append(time.perf_counter() - start)
     return statistics.median(times)
 
 
@@ -102,9 +119,10 @@ def _run_minivm(code, policy: str = "ticks", check: int = 100) -> tuple[float, i
     from minivm.runtime.machine import Machine, VMConfig
 
     machine = Machine(VMConfig(policy=policy, check_interval=check), stdout=io.StringIO())
-    start = time.perf_counter()
-    status = machine.run(code)
-    wall = time.perf_counter() - start
+    with _no_gc():
+        start = time.perf_counter()
+        status = machine.run(code)
+        wall = time.perf_counter() - start
     if status != 0:
         raise RuntimeError("benchmark program failed")
     return wall, collect(machine)["instructions"]
