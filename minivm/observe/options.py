@@ -16,6 +16,10 @@ from minivm.observe.stats import collect, write_table
 from minivm.observe.timeline import chrome_trace, slices, write_chrome_trace
 
 
+def _cannot_write_message(path: str, exc: OSError) -> str:
+    return f"minivm: cannot write '{path}': {exc.strerror or exc}"
+
+
 def cannot_write(path: str | None) -> str:
     """The usage error for an output file that cannot be created, or ``""`` when it can (or
     when no file was asked for). Checked before the run, so that a run is not wasted; a file
@@ -27,7 +31,7 @@ def cannot_write(path: str | None) -> str:
         with open(path, "a", encoding="utf-8"):
             pass
     except OSError as exc:
-        return f"minivm: cannot write '{path}': {exc.strerror or exc}"
+        return _cannot_write_message(path, exc)
     if not existed:
         with contextlib.suppress(OSError):
             os.remove(path)
@@ -72,7 +76,7 @@ class ObserveSession:
             try:
                 sinks.append(JsonLinesSink(open(args.trace_json, "w", encoding="utf-8")))  # noqa: SIM115
             except OSError as exc:
-                session.error = f"minivm: cannot write '{args.trace_json}': {exc.strerror}"
+                session.error = _cannot_write_message(args.trace_json, exc)
                 return session
         if args.timeline or args.plot:
             session.collector = Collector()

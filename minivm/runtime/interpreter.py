@@ -145,12 +145,16 @@ def arity_error(function, given: int) -> GuestError:
     return GuestError(f"{function.code.display_name}() expects {expected} {noun}, got {given}")
 
 
-def call_chain(frames: list[Frame]) -> tuple[CallSite, ...]:
-    """The guest call chain of a thread, outermost first."""
-    return tuple(
-        CallSite(f[FRAME_CODE].display_name, f[FRAME_CODE].file, f[FRAME_CODE].line_of(max(f[FRAME_PC] - 1, 0)))
-        for f in frames
-    )
+def call_chain(frames: list[Frame], about_to_run: bool = False) -> tuple[CallSite, ...]:
+    """The guest call chain of a thread, outermost first. Each frame names the instruction
+    it last ran (a caller's: the call); with ``about_to_run`` the innermost one names the
+    instruction it is about to run instead (a stop between instructions, like the step limit)."""
+    sites = []
+    for f in frames:
+        code, pc = f[FRAME_CODE], f[FRAME_PC]
+        offset = pc if about_to_run and f is frames[-1] else max(pc - 1, 0)
+        sites.append(CallSite(code.display_name, code.file, code.line_of(offset)))
+    return tuple(sites)
 
 
 def execute(vm: Machine, thread: GuestThread) -> object:
@@ -277,7 +281,7 @@ def execute(vm: Machine, thread: GuestThread) -> object:
                         local[arg[1]] = value
                         pc += 1
                 else:
-                    vm.fused_or_unknown(op)
+                    vm.unknown_opcode(op)
             elif op is LOAD_GLOBAL:
                 try:
                     stack.append(globals_[names[arg]])
@@ -559,7 +563,7 @@ def execute(vm: Machine, thread: GuestThread) -> object:
             elif op is CLEAR_LOCAL:
                 local[arg] = UNSET
             else:
-                vm.fused_or_unknown(op)
+                vm.unknown_opcode(op)
     except GuestError as error:
         frame[FRAME_PC] = pc
         thread.ticks = ticks

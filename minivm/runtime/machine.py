@@ -18,7 +18,6 @@ import attrs
 
 from minivm.bytecode.code import CodeObject
 from minivm.errors import (
-    CallSite,
     GuestError,
     InternalError,
     format_guest_error,
@@ -34,6 +33,7 @@ from minivm.runtime.interpreter import (
     FRAME_LOCALS,
     FRAME_PC,
     FRAME_STACK,
+    call_chain,
     execute,
     make_frame,
 )
@@ -63,15 +63,7 @@ def step_limit_error(thread: GuestThread, limit: int) -> GuestError:
     (the usual chain names the instruction that raised, which here has not run yet)."""
     error = GuestError(f"step limit exceeded: {limit} instructions (--max-steps)")
     error.thread_id = thread.tid
-    frames = thread.frames
-    error.chain = tuple(
-        CallSite(
-            f[FRAME_CODE].display_name,
-            f[FRAME_CODE].file,
-            f[FRAME_CODE].line_of(f[FRAME_PC] if f is frames[-1] else max(f[FRAME_PC] - 1, 0)),
-        )
-        for f in frames
-    )
+    error.chain = call_chain(thread.frames, about_to_run=True)
     return error
 
 
@@ -284,28 +276,20 @@ class Machine:
 
         Here the policy's check runs when the thread's ``check_interval`` ticks are up, and
         here everything rare hangs: aborts, the step limit, heap reclamation, tracing.
-        It runs every few dozen instructions, so it is written for speed: ``account`` and
-        ``_budget`` are inlined.
         """
-        spent = thread.budget - ticks
-        thread.instructions += spent
-        self.steps += spent
-        until_check = thread.until_check - spent
-        thread.until_check = until_check
+        thread.ticks = ticks
+        self.account(thread)
         if self.aborting:
-            thread.budget = thread.ticks = ticks
             raise ThreadAbort
-        if self.config.max_steps is not None:
-            thread.budget = thread.ticks = ticks
-            if self.steps >= self.config.max_steps:
-                raise step_limit_error(thread, self.config.max_steps)
-        if until_check <= 0:
-            thread.budget = thread.ticks = ticks
+        limit = self.config.max_steps
+        if limit is not None and self.steps >= limit:
+            raise step_limit_error(thread, limit)
+        if thread.until_check <= 0:
             if self.heap.reclaim_due() and self.policy.uses_gil:
                 self.heap.reclaim(self._held_values(all_threads=True))
-            self.policy.check(self.gil, thread)  # GIL.check, without the extra call
+            self.gil.check(thread)
             # Whether or not the GIL changed hands, a new check period starts now.
-            thread.until_check = until_check = self.config.check_interval
+            thread.until_check = self.config.check_interval
             if self.aborting:
                 raise ThreadAbort
         if self.tracing:
@@ -315,15 +299,11 @@ class Machine:
             self.events.instr(thread, code, pc, opcode, arg)
             thread.budget = thread.ticks = 1
             return 1
-        if self.config.max_steps is None:
-            thread.fast_code = self.config.fused
-            budget = until_check
-        else:
-            budget = self._budget(thread)
+        budget = self._budget(thread)
         thread.budget = thread.ticks = budget
         return budget
 
-    def fused_or_unknown(self, opcode: int) -> None:
+    def unknown_opcode(self, opcode: int) -> None:
         """Reached by an opcode the dispatch chain does not know: a VM bug."""
         raise InternalError(f"unknown opcode {opcode}")
 
