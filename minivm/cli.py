@@ -79,6 +79,11 @@ def add_vm_options(parser: argparse.ArgumentParser) -> None:
         help="how long a waiter waits before a drop request, for the timed policy (default: 0.005)",
     )
     parser.add_argument(
+        "--host-switch-interval", type=_positive_float, default=None, metavar="SECONDS",
+        help="the host Python's own switch interval while 2+ guest threads are alive "
+        "(default: 1e-05, or 1e-06 under --policy none; see docs/gil.md)",
+    )
+    parser.add_argument(
         "--recursion-limit", type=_positive_int, default=1000, metavar="N",
         help="maximum depth of guest calls (default: 1000)",
     )
@@ -250,6 +255,7 @@ def config_from_args(args: argparse.Namespace):
         policy=args.policy,
         check_interval=args.check_interval,
         switch_interval=args.switch_interval,
+        host_switch_interval=args.host_switch_interval,
         recursion_limit=args.recursion_limit,
         max_steps=args.max_steps,
         max_threads=args.max_threads,
@@ -271,10 +277,6 @@ def cmd_run(args: argparse.Namespace) -> int:
         session = ObserveSession.from_args(args)
         if session.error:
             raise _UsageError(session.error)
-    if args.policy == "none":
-        # The host switches threads only every 5 ms; switch far more often so that the
-        # unguarded heap's races actually happen (see docs/gil.md).
-        sys.setswitchinterval(1e-6)
     machine = Machine(
         config_from_args(args),
         events=session.events if session else None,

@@ -81,7 +81,7 @@ class GIL:
             thread.wait_started_ns = 0
         thread.vm.refill(thread)
         if self.events is not None:
-            self.events.gil_event("gil_acquire", thread, now)
+            self.events.gil_event("gil_acquire", thread)
 
     def vacate(self, thread: GuestThread, reason: str) -> None:
         """``thread`` stops holding the GIL, for ``reason`` (tick, blocking, forced,
@@ -96,13 +96,29 @@ class GIL:
         self.held_ns += held
         thread.releases[reason] = thread.releases.get(reason, 0) + 1
         if self.events is not None:
-            self.events.gil_event("gil_release", thread, now, reason=reason)
+            self.events.gil_event("gil_release", thread, reason=reason)
 
     def start_waiting(self, thread: GuestThread) -> None:
-        """Record that ``thread`` begins to wait for the GIL."""
+        """Record that ``thread`` begins to wait for the GIL and queue it, last."""
         thread.wait_started_ns = time.perf_counter_ns()
+        self.waiters.append(thread)
         if self.events is not None:
-            self.events.gil_event("gil_wait", thread, thread.wait_started_ns)
+            self.events.gil_event("gil_wait", thread)
+
+    def stop_waiting(self, thread: GuestThread) -> None:
+        """Take ``thread`` out of the waiter queue (it is about to be granted the GIL)."""
+        self.waiters.remove(thread)
+
+    def hand_to(self, chosen: GuestThread) -> None:
+        """The hand-off: grant the (free) GIL to the waiter ``chosen`` and wake it.
+
+        The wake-up is the *last* step: by then the releaser is queued or gone and every
+        field is consistent, and the woken thread passes through ``mutex`` (``park``,
+        ``await_first_turn``) before it runs, so it sees the hand-off complete.
+        """
+        self.stop_waiting(chosen)
+        self.grant(chosen)
+        chosen.wake.release()
 
     def park(self, thread: GuestThread) -> None:
         """Wait on ``thread``'s own wake lock with ``mutex`` released; return with it held."""
@@ -112,12 +128,20 @@ class GIL:
         finally:
             self.mutex.acquire()
 
+    def await_first_turn(self, thread: GuestThread) -> None:
+        """A new thread's first wait (no mutex held): parked until its spawner made it
+        runnable, then through ``mutex`` like every later wake-up, so that whatever the
+        waker was doing under the mutex is finished before this thread looks at anything."""
+        thread.wake.acquire()
+        with self.mutex:
+            pass
+
     def request_drop(self, by: GuestThread) -> None:
         """A waiter timed out: ask the holder to drop the GIL at its next check."""
         self.drop_request = True
         self.drop_requests += 1
         if self.events is not None:
-            self.events.gil_event("drop_request", by, time.perf_counter_ns())
+            self.events.gil_event("drop_request", by)
 
     # -- the policy's entry points, as the rest of the VM calls them
     def acquire(self, thread: GuestThread) -> None:

@@ -79,7 +79,6 @@ class HandoffPolicy(Policy):
             gil.grant(thread)
             return
         gil.start_waiting(thread)
-        gil.waiters.append(thread)
         self._wait_for_grant(gil, thread)
 
     def _wait_for_grant(self, gil: GIL, thread: GuestThread) -> None:
@@ -90,10 +89,7 @@ class HandoffPolicy(Policy):
 
     def _hand_over(self, gil: GIL) -> None:
         if gil.waiters:
-            chosen = self.choose(gil)
-            gil.waiters.remove(chosen)
-            gil.grant(chosen)
-            chosen.wake.release()
+            gil.hand_to(self.choose(gil))
 
     def release(self, gil: GIL, thread: GuestThread, reason: str) -> None:
         gil.vacate(thread, reason)
@@ -101,6 +97,9 @@ class HandoffPolicy(Policy):
 
     def check(self, gil: GIL, thread: GuestThread) -> None:
         gil.tick_checks += 1
+        # An unlocked hint, decided again under the mutex: every thread that joins the queue
+        # without sleeping is queued by the holder itself or by a releaser before it woke the
+        # holder, so under ``fifo`` the hint is the same in every run.
         if not gil.waiters:
             return
         with gil.mutex:
@@ -110,12 +109,11 @@ class HandoffPolicy(Policy):
             if not self.yields_to(thread, chosen):
                 gil.releaser_reacquired += 1
                 return
+            # The releaser is queued before the next holder is woken (issue: a woken thread
+            # that ran before the releaser had queued saw no waiter and ran on).
             gil.vacate(thread, "handoff")
-            gil.waiters.remove(chosen)
-            gil.grant(chosen)
-            chosen.wake.release()
             gil.start_waiting(thread)
-            gil.waiters.append(thread)
+            gil.hand_to(chosen)
             self._wait_for_grant(gil, thread)
 
     def make_runnable(self, gil: GIL, thread: GuestThread) -> None:
@@ -124,7 +122,6 @@ class HandoffPolicy(Policy):
             thread.wake.release()
         else:
             gil.start_waiting(thread)
-            gil.waiters.append(thread)
 
     def resume(self, gil: GIL, thread: GuestThread) -> None:
         # The waker granted the GIL before it woke us: nothing left to do.
@@ -183,11 +180,10 @@ class TicksPolicy(Policy):
             gil.grant(thread)
             return
         gil.start_waiting(thread)
-        gil.waiters.append(thread)
         while gil.holder is not None:
             gil.cond.wait()
             _abort_if_stopping(thread)
-        gil.waiters.remove(thread)
+        gil.stop_waiting(thread)
         gil.grant(thread)
 
     def release(self, gil: GIL, thread: GuestThread, reason: str) -> None:
@@ -235,14 +231,13 @@ class TimedPolicy(Policy):
             self._take(gil, thread)
             return
         gil.start_waiting(thread)
-        gil.waiters.append(thread)
         while gil.holder is not None:
             switches_before = gil.switches
             signalled = gil.cond.wait(self.switch_interval)
             _abort_if_stopping(thread)
             if not signalled and gil.holder is not None and gil.switches == switches_before:
                 gil.request_drop(thread)
-        gil.waiters.remove(thread)
+        gil.stop_waiting(thread)
         self._take(gil, thread)
 
     def _take(self, gil: GIL, thread: GuestThread) -> None:

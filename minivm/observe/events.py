@@ -9,16 +9,25 @@ events (``instr``) add ``op``, ``arg``, ``line``, ``func``, ``pc`` and ``tick`` 
 within the current check period); GIL events are ``gil_wait``, ``gil_acquire``,
 ``gil_release`` (with ``reason``: tick, blocking, forced, handoff, exit) and
 ``drop_request``; thread events are ``spawn``, ``block``, ``wake`` and ``exit``.
+
+Events come from several OS threads at once: the GIL holder's instructions, and the GIL and
+thread events of threads that wait, wake or block (under ``none``, every thread's
+instructions). The bus therefore delivers them one at a time under its own lock, and stamps
+``ts_ns`` inside that lock: every sink sees the same total order, consistent with each
+thread's own order, with timestamps that never go backwards — nothing torn, nothing lost,
+whatever the sink.
 """
 
 from __future__ import annotations
 
 import json
+import threading
 import time
 from typing import TextIO
 
 from minivm.bytecode import opcodes as op
 from minivm.bytecode.disasm import MEANING
+from minivm.runtime.output import Output
 
 GIL_EVENTS = ("gil_wait", "gil_acquire", "gil_release", "drop_request")
 THREAD_EVENTS = ("spawn", "block", "wake", "exit")
@@ -38,18 +47,26 @@ class Sink:
 
 
 class EventBus:
-    """What the VM talks to: turns VM callbacks into event dicts for every sink."""
+    """What the VM talks to: turns VM callbacks into event dicts for every sink.
+
+    Thread-safe: any OS thread may call it. Each event is stamped (``time.perf_counter_ns``)
+    and handed to every sink while the bus lock is held, so sinks need no locking of their
+    own and receive events strictly one at a time.
+    """
 
     def __init__(self, sinks: list[Sink]):
         self.sinks = sinks
         self.wants_instructions = any(s.wants_instructions for s in sinks)
         self._instruction_sinks = [s for s in sinks if s.wants_instructions]
+        self._lock = threading.Lock()
         self.started_ns = time.perf_counter_ns()
         self.check_interval = 100
 
-    def _send(self, event: dict, sinks: list[Sink] | None = None) -> None:
-        for sink in self.sinks if sinks is None else sinks:
-            sink.receive(event)
+    def _send(self, event: dict, sinks: list[Sink]) -> None:
+        with self._lock:
+            event["ts_ns"] = time.perf_counter_ns()
+            for sink in sinks:
+                sink.receive(event)
 
     def instr(self, thread, code, pc: int, opcode: int, arg: int) -> None:
         """The instruction at ``pc`` in ``code`` is about to execute on ``thread``."""
@@ -58,7 +75,7 @@ class EventBus:
             {
                 "event": "instr",
                 "thread": thread.tid,
-                "ts_ns": time.perf_counter_ns(),
+                "ts_ns": 0,
                 "op": info.name,
                 "arg": arg,
                 "meaning": MEANING[info.operand](code, arg),
@@ -70,25 +87,28 @@ class EventBus:
             self._instruction_sinks,
         )
 
-    def gil_event(self, kind: str, thread, ts_ns: int, **fields) -> None:
-        """A GIL event (the GIL calls this with its mutex held)."""
-        self._send({"event": kind, "thread": thread.tid, "ts_ns": ts_ns, **fields})
+    def gil_event(self, kind: str, thread, **fields) -> None:
+        """A GIL event (the GIL calls this with its mutex held, after the state change)."""
+        self._send({"event": kind, "thread": thread.tid, "ts_ns": 0, **fields}, self.sinks)
 
-    def thread_event(self, kind: str, thread, ts_ns: int, **fields) -> None:
+    def thread_event(self, kind: str, thread, **fields) -> None:
         """A thread event: spawn, block, wake or exit."""
-        self._send({"event": kind, "thread": thread.tid, "ts_ns": ts_ns, **fields})
+        self._send({"event": kind, "thread": thread.tid, "ts_ns": 0, **fields}, self.sinks)
 
     def close(self) -> None:
         """Tell every sink the run is over."""
-        for sink in self.sinks:
-            sink.close()
+        with self._lock:
+            for sink in self.sinks:
+                sink.close()
 
 
 class TextTraceSink(Sink):
     """A readable trace: one line per instruction (if asked) and one per GIL/thread event."""
 
     def __init__(self, stream: TextIO, instructions: bool, started_ns: int):
-        self.stream = stream
+        # Through the stream's line writer: trace lines share standard error with runtime
+        # errors, and neither may tear the other.
+        self.out = Output(stream)
         self.wants_instructions = instructions
         self.started_ns = started_ns
 
@@ -107,7 +127,7 @@ class TextTraceSink(Sink):
                 f"{k}={v}" for k, v in event.items() if k not in ("event", "thread", "ts_ns")
             )
             text = f"{ms:10.3f} ms  thread {event['thread']:<3} {kind:<12} {extra}"
-        self.stream.write(text.rstrip() + "\n")
+        self.out.write_line(text.rstrip())
 
 
 class JsonLinesSink(Sink):

@@ -68,14 +68,8 @@ def run_once(code, source_lines, policy: str, check: int, switch: float) -> dict
     from minivm.runtime.machine import Machine, VMConfig
 
     config = VMConfig(policy=policy, check_interval=check, switch_interval=switch)
-    previous = sys.getswitchinterval()
-    if policy == "none":
-        sys.setswitchinterval(1e-6)  # see docs/gil.md: let the unguarded races happen
-    try:
-        machine = Machine(config, stdout=io.StringIO(), stderr=io.StringIO(), source_lines=source_lines)
-        status = machine.run(code)
-    finally:
-        sys.setswitchinterval(previous)
+    machine = Machine(config, stdout=io.StringIO(), stderr=io.StringIO(), source_lines=source_lines)
+    status = machine.run(code)
     stats = collect(machine)
     stats["status"] = status
     return stats

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import TextIO
 
+from minivm.runtime.host import describe_host
+
 
 def percentile(values_ns: list[int], fraction: float) -> float:
     """The nearest-rank percentile of ``values_ns``, in seconds (0.0 for no values)."""
@@ -52,6 +54,7 @@ def collect(machine) -> dict:
         "wait_p50_s": percentile(all_waits, 0.50),
         "wait_p99_s": percentile(all_waits, 0.99),
         "threads_spawned": machine.scheduler.spawned,
+        "host": describe_host(machine.host.in_effect_s),
         "heap": {
             "allocated": machine.heap.allocated,
             "freed": machine.heap.freed,
@@ -65,6 +68,7 @@ def write_table(stats: dict, stream: TextIO) -> None:
     """The statistics as a table for people (``--stats``)."""
     reacquired = stats["releaser_reacquired"]
     checks = stats["tick_checks"]
+    host = stats["host"]
     lines = [
         f"policy {stats['policy']}, check interval {stats['check_interval']}, "
         f"switch interval {stats['switch_interval']} s",
@@ -72,6 +76,9 @@ def write_table(stats: dict, stream: TextIO) -> None:
         f"({stats['instructions_per_s'] / 1e6:.2f} M/s)",
         f"tick checks {checks}, switches {stats['switches']}, releaser reacquired {reacquired}, "
         f"drop requests {stats['drop_requests']}, GIL held {stats['gil_held_fraction'] * 100:.1f}%",
+        f"host: Python {host['python']} ({host['implementation']}), "
+        f"{'with' if host['gil'] else 'without'} its own GIL, "
+        f"host switch interval {host['switch_interval_s']:g} s while threads ran",
         f"heap: {stats['heap']['allocated']} allocated, {stats['heap']['freed']} freed, "
         f"{stats['heap']['live']} live",
         "",

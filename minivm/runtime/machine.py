@@ -8,7 +8,6 @@ thread has ended or the run is aborted.
 
 from __future__ import annotations
 
-import contextlib
 import sys
 import threading
 import time
@@ -27,6 +26,7 @@ from minivm.gil.lock import GIL
 from minivm.gil.policies import ThreadAbort, make_policy
 from minivm.runtime.builtins import BUILTINS
 from minivm.runtime.heap import AuditReport, Heap
+from minivm.runtime.host import HostSwitching
 from minivm.runtime.interpreter import (
     FRAME_CODE,
     FRAME_FUNCTION,
@@ -37,6 +37,7 @@ from minivm.runtime.interpreter import (
     execute,
     make_frame,
 )
+from minivm.runtime.output import Output
 from minivm.runtime.threads import DONE, GuestThread, Scheduler
 from minivm.runtime.values import UNSET
 
@@ -54,6 +55,9 @@ class VMConfig:
     max_steps: int | None = None
     max_threads: int = 10_000
     heap_check: bool = False
+    # Seconds between the host's own thread switches while 2+ guest threads are alive
+    # (None: minivm's default for the policy; see runtime/host.py).
+    host_switch_interval: float | None = None
     # Run on the plain instructions even where fused ones exist (tracing always does).
     fused: bool = True
 
@@ -65,47 +69,6 @@ def step_limit_error(thread: GuestThread, limit: int) -> GuestError:
     error.thread_id = thread.tid
     error.chain = call_chain(thread.frames, about_to_run=True)
     return error
-
-
-class Output:
-    """A text stream that writes whole lines under a lock: lines never tear, even with no GIL."""
-
-    def __init__(self, stream: TextIO, on_closed=None):
-        self.stream = stream
-        self.lock = threading.Lock()
-        self.closed = False
-        self.on_closed = on_closed
-
-    def write_line(self, text: str) -> None:
-        """Write ``text`` and a newline as one piece. If the reader went away (``| head``),
-        the run is stopped quietly, as a Unix tool stops on SIGPIPE."""
-        with self.lock:
-            if self.closed:
-                return
-            try:
-                try:
-                    self.stream.write(text + "\n")
-                except UnicodeEncodeError:
-                    # The stream's encoding (PYTHONIOENCODING=ascii, a C locale) lacks a
-                    # character: write it as a \xe9-style escape rather than lose the line.
-                    self.stream.write(_encodable(text + "\n", self.stream))
-            except (BrokenPipeError, ValueError):
-                self.closed = True
-        if self.closed and self.on_closed is not None:
-            self.on_closed()
-
-    def flush(self) -> None:
-        """Flush the underlying stream, ignoring a closed pipe."""
-        with self.lock, contextlib.suppress(BrokenPipeError, ValueError, OSError):
-            if not self.closed:
-                self.stream.flush()
-
-
-def _encodable(text: str, stream: TextIO) -> str:
-    """``text`` with every character the stream cannot encode written as an escape
-    (``\xe9``, ``\u2028``), as Python itself writes to standard error."""
-    encoding = getattr(stream, "encoding", None) or "ascii"
-    return text.encode(encoding, "backslashreplace").decode(encoding)
 
 
 class Machine:
@@ -126,6 +89,7 @@ class Machine:
         self.events = events
         self.tracing = bool(events is not None and events.wants_instructions)
         self.gil = GIL(self.policy, threading.Lock(), events)
+        self.host = HostSwitching(self.config.host_switch_interval, self.policy.uses_gil)
         self.heap = Heap()
         self.globals: dict[str, object] = dict(BUILTINS)
         self.scheduler = Scheduler(self)
@@ -171,6 +135,8 @@ class Machine:
             raise
         finally:
             self.ended_ns = time.perf_counter_ns()
+            with self.gil.mutex:
+                self.host.restore()
         return self.finish_run()
 
     def finish_run(self) -> int:
@@ -199,7 +165,7 @@ class Machine:
         """The body of every guest thread's OS thread."""
         try:
             if thread.tid != 0:
-                thread.wake.acquire()  # parked until the spawner made it runnable
+                self.gil.await_first_turn(thread)
                 if self.aborting:
                     return
                 self.policy.resume(self.gil, thread)
@@ -327,4 +293,4 @@ class Machine:
     def emit_thread(self, kind: str, thread: GuestThread, **fields) -> None:
         """Send a thread event (spawn, block, wake, exit) to the observer, if any."""
         if self.events is not None:
-            self.events.thread_event(kind, thread, time.perf_counter_ns(), **fields)
+            self.events.thread_event(kind, thread, **fields)

@@ -133,6 +133,7 @@ class Scheduler:
             self.threads.append(child)
             self.live += 1
             self.peak_live = max(self.peak_live, self.live)
+            self.vm.host.threads_alive(self.live)
             self.vm.emit_thread("spawn", child, parent=parent.tid)
             self.gil.policy.make_runnable(self.gil, child)
         host = threading.Thread(
@@ -250,6 +251,7 @@ class Scheduler:
                 self._wake(joiner)
             thread.joiners.clear()
             self.live -= 1
+            self.vm.host.threads_alive(self.live)
             if self.gil.holder is thread or not self.gil.policy.uses_gil:
                 self.gil.policy.release(self.gil, thread, "exit")
             if self.live == 0:
