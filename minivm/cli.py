@@ -79,6 +79,11 @@ def add_vm_options(parser: argparse.ArgumentParser) -> None:
         help="how long a waiter waits before a drop request, for the timed policy (default: 0.005)",
     )
     parser.add_argument(
+        "--check-at", choices=("every", "backedge"), default="every",
+        help="where the check may fall: after any instruction (every, CPython 2 and 3.2-3.9) "
+        "or only at a function's entry and backward jumps (backedge, CPython 3.10+); default: every",
+    )
+    parser.add_argument(
         "--host-switch-interval", type=_positive_float, default=None, metavar="SECONDS",
         help="the host Python's own switch interval while 2+ guest threads are alive "
         "(default: 1e-05, or 1e-06 under --policy none; see docs/gil.md)",
@@ -256,6 +261,7 @@ def config_from_args(args: argparse.Namespace):
         check_interval=args.check_interval,
         switch_interval=args.switch_interval,
         host_switch_interval=args.host_switch_interval,
+        check_at=args.check_at,
         recursion_limit=args.recursion_limit,
         max_steps=args.max_steps,
         max_threads=args.max_threads,

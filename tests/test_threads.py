@@ -446,11 +446,16 @@ def test_fifo_interleaving_matches_the_reference_model(check_interval):
     assert out.splitlines() == expected
 
 
+ITERATIONS_AT_INTERVAL_1 = 20_000 if getattr(sys, "_is_gil_enabled", lambda: True)() else 1_000
+
+
 @pytest.mark.timeout(120)
 def test_fifo_race_is_deterministic_at_check_interval_1(tmp_path):
     """Two runs at check interval 1 give the same count (the one the model predicts: at this
     interval the two threads' read-modify-write windows never overlap, so nothing is lost)."""
-    path = write(tmp_path, "race.mv", race_program(20000))
+    # Every instruction is a hand-off here; on a free-threaded host each one is an OS-level
+    # wake-up of the other thread (~0.2-1 ms on a busy 2-core machine), hence the small size.
+    path = write(tmp_path, "race.mv", race_program(ITERATIONS_AT_INTERVAL_1))
     command = [sys.executable, "-m", "minivm", "run", "--policy", "fifo", "--check-interval", "1", path]
     procs = [
         subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=ROOT)
@@ -459,7 +464,7 @@ def test_fifo_race_is_deterministic_at_check_interval_1(tmp_path):
     results = [p.communicate(timeout=100) for p in procs]
     assert [p.returncode for p in procs] == [0, 0], results
     assert results[0] == results[1]
-    assert results[0][0] == "\n".join(simulate_fifo(race_program(20000), 1)) + "\n"
+    assert results[0][0] == "\n".join(simulate_fifo(race_program(ITERATIONS_AT_INTERVAL_1), 1)) + "\n"
 
 
 @pytest.mark.timeout(120)

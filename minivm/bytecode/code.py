@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import attrs
 
+from minivm.bytecode.opcodes import JUMP as _JUMP
+
 _ESCAPE_OUT = {"\\": "\\\\", '"': '\\"', "\n": "\\n", "\t": "\\t"}
 
 
@@ -60,10 +62,16 @@ class CodeObject:
     # Derived, stored as plain fields because the call path reads them on every call.
     nparams: int = attrs.field(init=False)
     nlocals: int = attrs.field(init=False)
+    # Where ``--check-at backedge`` lets the check fall: the function's entry (offset 0) and
+    # every backward jump (CPython 3.10+ polls its eval breaker only there, so a statement
+    # with no loop or call inside is never split).
+    backedge_points: frozenset[int] = attrs.field(init=False)
 
     def __attrs_post_init__(self) -> None:
         object.__setattr__(self, "nparams", len(self.params))
         object.__setattr__(self, "nlocals", len(self.local_names))
+        backward = {pc for pc, (opcode, arg) in enumerate(self.instructions) if opcode == _JUMP and arg <= pc}
+        object.__setattr__(self, "backedge_points", frozenset({0, *backward}))
 
     @property
     def arity(self) -> int:

@@ -61,8 +61,9 @@ class GIL:
         self.held_ns = 0
 
     # -- primitives; the caller holds ``mutex``
-    def grant(self, thread: GuestThread) -> None:
-        """Make ``thread`` the holder. The GIL must be free."""
+    def grant(self, thread: GuestThread, handoff: bool = False) -> None:
+        """Make ``thread`` the holder. The GIL must be free. ``handoff``: another thread grants
+        it (the grantee is parked and will ``resumed`` once its host thread runs again)."""
         if self.holder is not None:
             raise InternalError(
                 f"GIL granted to thread {thread.tid} while thread {self.holder.tid} holds it"
@@ -81,7 +82,10 @@ class GIL:
             thread.wait_started_ns = 0
         thread.vm.refill(thread)
         if self.events is not None:
-            self.events.gil_event("gil_acquire", thread)
+            if handoff:
+                self.events.gil_event("gil_acquire", thread, handoff=True)
+            else:
+                self.events.gil_event("gil_acquire", thread)
 
     def vacate(self, thread: GuestThread, reason: str) -> None:
         """``thread`` stops holding the GIL, for ``reason`` (tick, blocking, forced,
@@ -117,8 +121,14 @@ class GIL:
         ``await_first_turn``) before it runs, so it sees the hand-off complete.
         """
         self.stop_waiting(chosen)
-        self.grant(chosen)
+        self.grant(chosen, handoff=True)
         chosen.wake.release()
+
+    def resumed(self, thread: GuestThread) -> None:
+        """``thread``, granted the GIL by a hand-off, runs again on its host thread (the time
+        in between was spent waiting for the host to schedule it: a timeline shows it)."""
+        if self.events is not None:
+            self.events.gil_event("resume", thread)
 
     def park(self, thread: GuestThread) -> None:
         """Wait on ``thread``'s own wake lock with ``mutex`` released; return with it held."""

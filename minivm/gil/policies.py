@@ -15,6 +15,7 @@ Every wake-up is performed by the thread that causes it, while it holds the GIL:
 
 from __future__ import annotations
 
+import threading
 from typing import TYPE_CHECKING
 
 from minivm.errors import InternalError
@@ -86,6 +87,7 @@ class HandoffPolicy(Policy):
         _abort_if_stopping(thread)
         if gil.holder is not thread:
             raise InternalError(f"thread {thread.tid} woke without being granted the GIL")
+        gil.resumed(thread)
 
     def _hand_over(self, gil: GIL) -> None:
         if gil.waiters:
@@ -118,15 +120,19 @@ class HandoffPolicy(Policy):
 
     def make_runnable(self, gil: GIL, thread: GuestThread) -> None:
         if gil.holder is None and not gil.waiters:
-            gil.grant(thread)
+            gil.grant(thread, handoff=True)
             thread.wake.release()
         else:
             gil.start_waiting(thread)
 
     def resume(self, gil: GIL, thread: GuestThread) -> None:
-        # The waker granted the GIL before it woke us: nothing left to do.
-        if gil.holder is not thread and not thread.vm.aborting:
+        # The waker granted the GIL before it woke us: nothing left to do but say so.
+        if thread.vm.aborting:
+            return
+        if gil.holder is not thread:
             raise InternalError(f"thread {thread.tid} resumed without the GIL")
+        with gil.mutex:
+            gil.resumed(thread)
 
 
 class FifoPolicy(HandoffPolicy):
@@ -161,34 +167,45 @@ class PriorityPolicy(HandoffPolicy):
 
 class TicksPolicy(Policy):
     """``ticks`` — CPython up to 3.1 (``ceval.c``'s ``_Py_Ticker``, ``sys.setcheckinterval``,
-    100 ticks by default). At the check the holder releases the GIL, signals every waiter,
-    and all of them, itself included, battle to take it again, in no order.
+    100 ticks by default). At the check the holder releases the GIL, and all the threads that
+    want it, itself included, battle to take it again, in no order.
 
-    The battle is real: it is decided by which OS thread gets going first. On CPython 2 the
-    releaser nearly always won (98.7% in David Beazley's measurements), because it was
-    already running while the woken threads were still being scheduled. Here it is the same,
-    and more so: a woken waiter also needs the *host* interpreter's lock before it can even
-    try, and the host hands that over only every ``sys.getswitchinterval()`` (5 ms). So the
-    releaser wins almost every battle, and a waiter gets in only when a host switch lands in
-    the short window where the GIL is free. The statistics show it (``releaser_reacquired``).
+    The battle is a real one, fought on a real lock: ``battle`` is a host ``threading.Lock``
+    (a C-level semaphore, as CPython 2's ``interpreter_lock`` was), held exactly while the GIL
+    is held. Waiters block in its ``acquire`` *without* any Python-level bookkeeping in the
+    way; the releaser does ``release()`` then at once ``acquire()``, as CPython 2's
+    ``ceval.c`` did (``PyThread_release_lock(interpreter_lock); /* Other threads may run
+    now */ PyThread_acquire_lock(interpreter_lock, 1);``). Who wins is decided by the lock
+    and the OS: usually the releaser, which is already running (98.7% on CPython 2 in David
+    Beazley's measurements), sometimes a waiter woken in time. The GIL's fields follow the
+    lock under ``mutex``: ``holder`` is set only by the thread that won ``battle``, and
+    cleared before ``battle`` is released.
     """
 
     name = "ticks"
+    # Waiters wake this often (seconds) to notice an abort (deadlock elsewhere, Ctrl-C).
+    ABORT_POLL_S = 0.05
+
+    def __init__(self) -> None:
+        self.battle = threading.Lock()
 
     def acquire(self, gil: GIL, thread: GuestThread) -> None:
-        if gil.holder is None:
+        if self.battle.acquire(blocking=False):
             gil.grant(thread)
             return
         gil.start_waiting(thread)
-        while gil.holder is not None:
-            gil.cond.wait()
-            _abort_if_stopping(thread)
+        gil.mutex.release()
+        try:
+            while not self.battle.acquire(timeout=self.ABORT_POLL_S):
+                _abort_if_stopping(thread)
+        finally:
+            gil.mutex.acquire()
         gil.stop_waiting(thread)
         gil.grant(thread)
 
     def release(self, gil: GIL, thread: GuestThread, reason: str) -> None:
         gil.vacate(thread, reason)
-        gil.cond.notify_all()
+        self.battle.release()
 
     def check(self, gil: GIL, thread: GuestThread) -> None:
         gil.tick_checks += 1
@@ -196,15 +213,17 @@ class TicksPolicy(Policy):
             return
         with gil.mutex:
             gil.vacate(thread, "tick")
-            gil.cond.notify_all()
-        # The mutex is let go for a moment: a waiter that is already awake may take the GIL.
-        with gil.mutex:
-            if gil.holder is None:
-                if gil.waiters:
+            contenders = len(gil.waiters)
+        # The battle: between these two lines a woken waiter may take the lock.
+        self.battle.release()
+        if self.battle.acquire(blocking=False):
+            with gil.mutex:
+                if contenders:
                     gil.releaser_reacquired += 1
                 gil.grant(thread)
-            else:
-                self.acquire(gil, thread)
+            return
+        with gil.mutex:
+            self.acquire(gil, thread)
 
 
 class TimedPolicy(Policy):

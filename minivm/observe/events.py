@@ -7,8 +7,9 @@ never formats anything itself, and with no bus attached it sends nothing at all.
 Every event has ``event``, ``thread`` and ``ts_ns`` (``time.perf_counter_ns``). Instruction
 events (``instr``) add ``op``, ``arg``, ``line``, ``func``, ``pc`` and ``tick`` (the tick
 within the current check period); GIL events are ``gil_wait``, ``gil_acquire``,
-``gil_release`` (with ``reason``: tick, blocking, forced, handoff, exit) and
-``drop_request``; thread events are ``spawn``, ``block``, ``wake`` and ``exit``.
+``gil_release`` (with ``reason``: tick, blocking, forced, handoff, exit), ``drop_request``
+and ``resume`` (a thread handed the GIL by another, ``gil_acquire`` with ``handoff: true``,
+runs again on its host thread); thread events are ``spawn``, ``block``, ``wake`` and ``exit``.
 
 Events come from several OS threads at once: the GIL holder's instructions, and the GIL and
 thread events of threads that wait, wake or block (under ``none``, every thread's
@@ -29,7 +30,7 @@ from minivm.bytecode import opcodes as op
 from minivm.bytecode.disasm import MEANING
 from minivm.runtime.output import Output
 
-GIL_EVENTS = ("gil_wait", "gil_acquire", "gil_release", "drop_request")
+GIL_EVENTS = ("gil_wait", "gil_acquire", "resume", "gil_release", "drop_request")
 THREAD_EVENTS = ("spawn", "block", "wake", "exit")
 
 

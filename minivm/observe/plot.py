@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from minivm.observe.timeline import BLOCKED, HOLDING, RUNNING, WAITING, Slice
+from minivm.observe.timeline import BLOCKED, HOLDING, HOST, RUNNING, WAITING, Slice
 
-COLOURS = {HOLDING: "#2e7d32", WAITING: "#f9a825", BLOCKED: "#9e9e9e", RUNNING: "#1565c0"}
+COLOURS = {HOLDING: "#2e7d32", WAITING: "#f9a825", BLOCKED: "#9e9e9e", RUNNING: "#1565c0", HOST: "#ef9a9a"}
 LABELS = {HOLDING: "holding the GIL", WAITING: "waiting for the GIL", BLOCKED: "blocked",
-          RUNNING: "running (no GIL)"}  # fmt: skip
+          RUNNING: "running (no GIL)", HOST: "runnable, waiting for the host"}  # fmt: skip
 
 
 class PlotUnavailable(Exception):
@@ -32,7 +32,7 @@ def plot_timeline(path: str, slices: list[Slice], start_ns: int, title: str) -> 
     plt = _pyplot()
     threads = sorted({s.thread for s in slices} | {0})
     fig, ax = plt.subplots(figsize=(11, 1.2 + 0.45 * len(threads)))
-    for state in (BLOCKED, WAITING, HOLDING, RUNNING):
+    for state in (BLOCKED, WAITING, HOST, HOLDING, RUNNING):
         for row, tid in enumerate(threads):
             bars = [
                 ((s.start_ns - start_ns) / 1e6, (s.end_ns - s.start_ns) / 1e6)
@@ -45,8 +45,8 @@ def plot_timeline(path: str, slices: list[Slice], start_ns: int, title: str) -> 
     ax.invert_yaxis()
     ax.set_xlabel("time (ms)")
     ax.set_title(title)
-    handles = [plt.Rectangle((0, 0), 1, 1, color=COLOURS[s]) for s in (HOLDING, WAITING, BLOCKED)]
-    ax.legend(handles, [LABELS[s] for s in (HOLDING, WAITING, BLOCKED)], loc="upper right",
+    handles = [plt.Rectangle((0, 0), 1, 1, color=COLOURS[s]) for s in (HOLDING, WAITING, HOST, BLOCKED)]
+    ax.legend(handles, [LABELS[s] for s in (HOLDING, WAITING, HOST, BLOCKED)], loc="upper right",
               fontsize="small", ncol=3)  # fmt: skip
     fig.tight_layout()
     fig.savefig(path)

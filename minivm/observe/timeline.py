@@ -12,6 +12,9 @@ import json
 import attrs
 
 HOLDING, WAITING, BLOCKED, RUNNING = "holding", "waiting", "blocked", "running"
+# Runnable, but its host thread has not run yet: woken (or handed the GIL) and waiting for the
+# host OS — or the host Python's own lock — to schedule it.
+HOST = "host"
 
 
 @attrs.frozen
@@ -49,15 +52,15 @@ def slices(events: list[dict], end_ns: int, uses_gil: bool = True) -> list[Slice
         if kind == "gil_wait":
             begin(tid, WAITING, ts)
         elif kind == "gil_acquire":
+            begin(tid, HOST if e.get("handoff") else HOLDING, ts)
+        elif kind == "resume":
             begin(tid, HOLDING, ts)
         elif kind == "gil_release" and open_state.get(tid, ("",))[0] == HOLDING:
             close(tid, ts)
         elif kind == "block":
             begin(tid, BLOCKED, ts, e.get("waiting_for", ""))
         elif kind == "wake":
-            close(tid, ts)
-            if not uses_gil:
-                begin(tid, RUNNING, ts)
+            begin(tid, HOST if uses_gil else RUNNING, ts)
         elif kind == "spawn" and not uses_gil:
             begin(tid, RUNNING, ts)
         elif kind == "exit":
@@ -84,7 +87,7 @@ def chrome_trace(events: list[dict], start_ns: int, end_ns: int, title: str, use
              "args": {"sort_index": tid}}
         )  # fmt: skip
     names = {HOLDING: "gil held", WAITING: "waiting for gil", BLOCKED: "blocked",
-             RUNNING: "running (no gil)"}  # fmt: skip
+             RUNNING: "running (no gil)", HOST: "runnable, waiting for the host"}  # fmt: skip
     for s in slices(events, end_ns, uses_gil):
         event = {
             "name": names[s.state] + (f": {s.label}" if s.label else ""),

@@ -42,6 +42,7 @@ from minivm.runtime.threads import DONE, GuestThread, Scheduler
 from minivm.runtime.values import UNSET
 
 MAIN_THREAD_STACK_BYTES = 512 * 1024 * 1024
+CHECK_PLACEMENTS = ("every", "backedge")
 
 
 @attrs.define
@@ -55,6 +56,9 @@ class VMConfig:
     max_steps: int | None = None
     max_threads: int = 10_000
     heap_check: bool = False
+    # Where the check may fall: "every" instruction (the contract's tick), or only at a
+    # function's entry and backward jumps ("backedge", CPython 3.10+'s eval breaker).
+    check_at: str = "every"
     # Seconds between the host's own thread switches while 2+ guest threads are alive
     # (None: minivm's default for the policy; see runtime/host.py).
     host_switch_interval: float | None = None
@@ -85,6 +89,8 @@ class Machine:
         self.config = config or VMConfig()
         if self.config.check_interval < 1:
             raise ValueError("the check interval must be at least 1")
+        if self.config.check_at not in CHECK_PLACEMENTS:
+            raise ValueError(f"unknown check placement '{self.config.check_at}' (choose from: every, backedge)")
         self.policy = make_policy(self.config.policy, self.config.switch_interval)
         self.events = events
         self.tracing = bool(events is not None and events.wants_instructions)
@@ -223,7 +229,7 @@ class Machine:
     def _budget(self, thread: GuestThread) -> int:
         # A fused instruction runs only when the budget holds all its ticks; otherwise the
         # loop finishes the budget on the plain code, so the check lands exactly.
-        budget = thread.until_check
+        budget = max(1, thread.until_check)
         if self.config.max_steps is not None:
             budget = max(1, min(budget, self.config.max_steps - self.steps))
         thread.fast_code = self.config.fused
@@ -250,7 +256,7 @@ class Machine:
         limit = self.config.max_steps
         if limit is not None and self.steps >= limit:
             raise step_limit_error(thread, limit)
-        if thread.until_check <= 0:
+        if thread.until_check <= 0 and self._check_may_fall(thread):
             if self.heap.reclaim_due() and self.policy.uses_gil:
                 self.heap.reclaim(self._held_values(all_threads=True))
             self.gil.check(thread)
@@ -268,6 +274,15 @@ class Machine:
         budget = self._budget(thread)
         thread.budget = thread.ticks = budget
         return budget
+
+    def _check_may_fall(self, thread: GuestThread) -> bool:
+        """Whether the check may fall before the instruction ``thread`` is about to run. With
+        ``check_at="backedge"`` a spent budget waits for the next function entry or backward
+        jump, stepping one instruction at a time until then (ticks are still counted exactly)."""
+        if self.config.check_at == "every":
+            return True
+        frame = thread.frames[-1]
+        return frame[FRAME_PC] in frame[FRAME_CODE].backedge_points
 
     def unknown_opcode(self, opcode: int) -> None:
         """Reached by an opcode the dispatch chain does not know: a VM bug."""
