@@ -52,7 +52,6 @@ class GIL:
         self.drop_request = False
         # Counters (read by statistics).
         self.switches = 0
-        self.tick_checks = 0
         self.releaser_reacquired = 0
         self.drop_requests = 0
         self.forced_switches = 0

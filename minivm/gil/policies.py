@@ -98,7 +98,6 @@ class HandoffPolicy(Policy):
         self._hand_over(gil)
 
     def check(self, gil: GIL, thread: GuestThread) -> None:
-        gil.tick_checks += 1
         # An unlocked hint, decided again under the mutex: every thread that joins the queue
         # without sleeping is queued by the holder itself or by a releaser before it woke the
         # holder, so under ``fifo`` the hint is the same in every run.
@@ -208,7 +207,6 @@ class TicksPolicy(Policy):
         self.battle.release()
 
     def check(self, gil: GIL, thread: GuestThread) -> None:
-        gil.tick_checks += 1
         if not gil.waiters:
             return
         with gil.mutex:
@@ -269,7 +267,6 @@ class TimedPolicy(Policy):
         gil.cond.notify()
 
     def check(self, gil: GIL, thread: GuestThread) -> None:
-        gil.tick_checks += 1
         if not gil.drop_request:
             if gil.waiters:
                 gil.releaser_reacquired += 1
@@ -302,7 +299,7 @@ class NoGilPolicy(Policy):
         return
 
     def check(self, gil: GIL, thread: GuestThread) -> None:
-        gil.tick_checks += 1
+        return
 
     def resume(self, gil: GIL, thread: GuestThread) -> None:
         thread.vm.refill(thread)

@@ -27,6 +27,7 @@ def collect(machine) -> dict:
             {
                 "id": t.tid,
                 "instructions": t.instructions,
+                "tick_checks": t.tick_checks,
                 "acquisitions": t.acquisitions,
                 "held_s": t.held_ns / 1e9,
                 "waited_s": t.waited_ns / 1e9,
@@ -45,7 +46,7 @@ def collect(machine) -> dict:
         "wall_s": wall_ns / 1e9,
         "instructions": sum(t["instructions"] for t in threads),
         "instructions_per_s": sum(t["instructions"] for t in threads) / (wall_ns / 1e9),
-        "tick_checks": gil.tick_checks,
+        "tick_checks": sum(t.tick_checks for t in machine.scheduler.threads),
         "switches": gil.switches,
         "releaser_reacquired": gil.releaser_reacquired,
         "drop_requests": gil.drop_requests,

@@ -108,6 +108,10 @@ class Machine:
         self.interrupted = False
         self.finished = threading.Event()
         self.steps = 0
+        # Under ``none`` threads account at once: the shared step count needs its own lock
+        # (under a GIL policy only the holder accounts, so it needs none).
+        self.check_everywhere = self.config.check_at == "every"
+        self.steps_lock = None if self.policy.uses_gil else threading.Lock()
         self.main: GuestThread | None = None
         self.audit_report: AuditReport | None = None
         self.started_ns = 0
@@ -241,7 +245,11 @@ class Machine:
         thread.budget = thread.ticks
         thread.instructions += spent
         thread.until_check -= spent
-        self.steps += spent
+        if self.steps_lock is None:
+            self.steps += spent
+        else:
+            with self.steps_lock:
+                self.steps += spent
 
     def at_check(self, thread: GuestThread, ticks: int) -> int:
         """The slow path, entered when the loop's budget is spent; returns the next budget.
@@ -256,9 +264,10 @@ class Machine:
         limit = self.config.max_steps
         if limit is not None and self.steps >= limit:
             raise step_limit_error(thread, limit)
-        if thread.until_check <= 0 and self._check_may_fall(thread):
+        if thread.until_check <= 0 and (self.check_everywhere or self._at_backedge(thread)):
             if self.heap.reclaim_due() and self.policy.uses_gil:
                 self.heap.reclaim(self._held_values(all_threads=True))
+            thread.tick_checks += 1
             self.gil.check(thread)
             # Whether or not the GIL changed hands, a new check period starts now.
             thread.until_check = self.config.check_interval
@@ -275,12 +284,10 @@ class Machine:
         thread.budget = thread.ticks = budget
         return budget
 
-    def _check_may_fall(self, thread: GuestThread) -> bool:
-        """Whether the check may fall before the instruction ``thread`` is about to run. With
-        ``check_at="backedge"`` a spent budget waits for the next function entry or backward
-        jump, stepping one instruction at a time until then (ticks are still counted exactly)."""
-        if self.config.check_at == "every":
-            return True
+    def _at_backedge(self, thread: GuestThread) -> bool:
+        """Whether ``thread`` is about to run a function's entry or a backward jump. With
+        ``check_at="backedge"`` a spent budget waits for such a point, stepping one instruction
+        at a time until then (ticks are still counted exactly)."""
         frame = thread.frames[-1]
         return frame[FRAME_PC] in frame[FRAME_CODE].backedge_points
 

@@ -64,6 +64,7 @@ class GuestThread:
         self.budget = 0
         self.until_check = 0
         self.instructions = 0
+        self.tick_checks = 0
         # GIL statistics, filled in by the GIL.
         self.acquisitions = 0
         self.held_ns = 0
