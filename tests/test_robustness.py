@@ -1,8 +1,9 @@
 """Unbreakable: whatever it is given, minivm ends properly and says why.
 
-* Bad source (syntax and compile errors, bytes that are not UTF-8, binary garbage, an empty
-  file, enormous literals) is rejected with exit 2, ``file:line:col``, the line, a caret
-  under the column and a plain sentence; deep nesting (3000 levels) runs correctly.
+* Bad source (syntax and compile errors, bytes that are not UTF-8, binary garbage, enormous
+  literals) is rejected with exit 2, ``file:line:col``, the line, a caret under the column
+  and a plain sentence; deep nesting (3000 levels) runs correctly; a file with no statements
+  runs and prints nothing.
 * Runtime errors end with exit 1, the error, ``error in thread N`` and the call chain;
   ``--max-steps`` and ``--max-threads`` stop runaway programs.
 * Nothing hangs: deadlocks are reported at once, Ctrl-C ends any run with 130, a thread's
@@ -153,7 +154,26 @@ SYNTAX_ERRORS = [
     ("missing_comma", "print(1 2);\n", 1, 9, "expected an operator, ')' or ',', found an integer '2'"),
     ("unexpected_character", "let x = 1 @ 2;\n", 1, 11, "unexpected character '@'"),
     ("backslash_outside_string", "let x = \\ 1;\n", 1, 9, "unexpected '\\' outside a string"),
-    ("dot_access", "print(nil.x);\n", 1, 10, "unexpected character '.'"),
+    ("dot_access", "print(nil.x);\n", 1, 10, "unexpected character '.' (minivm has no attribute access)"),
+    ("dot_access_after_call", "fn f() { }\nprint(f().x);\n", 2, 10, "unexpected character '.' (minivm has no"),
+    ("dot_digit_after_name", "let x = 1;\nprint(x.5);\n", 2, 8, "unexpected character '.' (minivm has no"),
+    ("dot_digit_after_index", "let a = [1];\nprint(a[0].5);\n", 2, 11, "unexpected character '.' (minivm has no"),
+    ("lone_dot", "print(. 5);\n", 1, 7, "unexpected character '.'"),
+    ("float_then_name", "print(5.x);\n", 1, 9, "invalid number '5.x': a name cannot follow a number's '.'"),
+    ("float_then_method", "let n = 5.real;\n", 1, 11, "invalid number '5.real': a name cannot follow"),
+    ("two_dots", "print(1..2);\n", 1, 9, "invalid number '1..2': a number has only one '.'"),
+    ("two_dots_in_range", "for i in range(1..5) { }\n", 1, 18, "invalid number '1..5': a number has only one '.'"),
+    ("two_dots_at_end", "print(1..);\n", 1, 9, "invalid number '1..': a number has only one '.'"),
+    ("three_parts", "print(1.2.3);\n", 1, 10, "invalid number '1.2.3': a number has only one '.'"),
+    ("dot_after_exponent", "print(1e5.5);\n", 1, 10, "invalid number '1e5.5': a '.' cannot follow the exponent"),
+    ("exponent_without_digits", "print(1.5e);\n", 1, 10, "invalid number '1.5e': 'e' must be followed by the digits"),
+    ("exponent_sign_without_digits", "print(2E-);\n", 1, 8, "invalid number '2E-': 'E' must be followed by the digits"),
+    ("underscore_after_dot", "print(1_000._5);\n", 1, 13, "invalid number '1_000._5': '_' may only stand between"),
+    ("underscore_before_dot", "print(1_.5);\n", 1, 8, "invalid number '1_.5': '_' may only stand between two digits"),
+    ("trailing_underscore", "let n = 1_000_;\n", 1, 14, "invalid number '1_000_': '_' may only stand between"),
+    ("double_underscore", "let n = 1__000;\n", 1, 10, "invalid number '1__000': '_' may only stand between"),
+    ("int_then_name", "print(3abc);\n", 1, 8, "invalid number '3abc': a name cannot follow a number"),
+    ("float_then_name_later_line", "let a = 1;\nlet b = .5x;\n", 2, 11, "invalid number '.5x'"),
     ("power_operator", "print(2 ** 3);\n", 1, 10, "found '*'"),
     ("float_literal_too_large", "print(1e999);\n", 1, 7, "too large"),
     ("tab_before_the_error", "\tlet x = 1 print(x);\n", 1, 12, "found a name 'print'"),
@@ -289,20 +309,21 @@ def test_random_printable_garbage_is_rejected(tmp_path, seed):
 
 @pytest.mark.parametrize(
     "data",
-    [b"", b"\n\n\n", b"   \t  ", b"# only a comment\n", b"# one\n# two\n\n"],
-    ids=["empty", "newlines", "blanks", "comment", "comments"],
+    [b"", b"\n\n\n", b"   \t  ", b"# only a comment\n", b"# one\n# two\n\n", b"\r\n# crlf\r\n", b"# no newline"],
+    ids=["empty", "newlines", "blanks", "comment", "comments", "crlf", "comment_without_newline"],
 )
-def test_a_file_without_statements_is_rejected(tmp_path, data):
-    result = run_file(tmp_path, data)
+def test_a_file_without_statements_runs_and_prints_nothing(tmp_path, data):
+    # As in Python and JavaScript: nothing to run is not an error.
+    result = run_file(tmp_path, data, "--heap-check")
     assert_no_traceback(result)
-    assert result.returncode == 2
-    assert result.stderr.startswith(f"{tmp_path / 'prog.mv'}:1:1: syntax error: empty program"), result.stderr
+    assert (result.returncode, result.stdout) == (0, ""), result.stderr
+    assert result.stderr == "heap audit: ok (0 live objects, all reference counts match)\n"
 
 
-def test_empty_dash_c_is_rejected():
-    result = run_code("")
-    assert result.returncode == 2
-    assert result.stderr.startswith("<string>:1:1: syntax error: empty program"), result.stderr
+@pytest.mark.parametrize("code", ["", "\n", "# nothing"])
+def test_dash_c_without_statements_runs_and_prints_nothing(code):
+    result = run_code(code)
+    assert (result.returncode, result.stdout, result.stderr) == (0, "", "")
 
 
 # --------------------------------------------------------------------------------------
