@@ -193,6 +193,13 @@ def test_syntax_error_is_reported_with_place_line_and_caret(tmp_path, source, li
     )
 
 
+def test_a_keyword_in_the_wrong_place_is_not_taken_for_a_name():
+    # Where any expression may come, `not` is merely misplaced; "(keywords cannot be used
+    # as names)" belongs only where a name must come.
+    result = run_code("print(1 == not 2);")
+    assert result.stderr.splitlines()[0] == "<string>:1:12: syntax error: expected an expression, found keyword 'not'"
+
+
 def test_syntax_error_from_dash_c_names_string(tmp_path):
     result = run_code("let x = 1 print(x);")
     assert_source_error(result, "<string>", 1, 11, "syntax error", "found a name 'print'", "let x = 1 print(x);")

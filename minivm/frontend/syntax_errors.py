@@ -141,7 +141,9 @@ class SyntaxErrorTranslator:
             message = f"expected '{{' to open a block, found {self._describe_token(token)}"
         else:
             message = f"expected {self._describe_expected(accepts)}, found {self._describe_token(token)}"
-        if str(token) in KEYWORDS and "NAME" in exc.expected:
+        if str(token) in KEYWORDS and "NAME" in accepts and len(accepts & _EXPRESSION_STARTERS) < 4:
+            # Only where a name is what must come (`let for = 1`), not where any expression
+            # could (`1 == not x`): there the keyword is simply in the wrong place.
             message += " (keywords cannot be used as names)"
         return message
 
