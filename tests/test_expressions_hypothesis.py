@@ -3,7 +3,7 @@ evaluation, adjusted for the places where the language deliberately differs from
 
 Each generated expression is a small tree. It is rendered twice, as minivm source
 (``print(EXPR);``) and as Python source, and evaluated by a reference evaluator written
-here from LANGUAGE.md: booleans are not numbers, ``*`` works on numbers only, values of
+here from docs/language.md: booleans are not numbers, ``*`` works on numbers only, values of
 different kinds are unequal (ints and floats compare as numbers), ``and``/``or`` yield the
 deciding operand. Where none of those rules came into play, the reference evaluator must
 also agree with Python's ``eval`` of the Python rendering (a check of the checker).
@@ -103,7 +103,7 @@ def render_py(node) -> str:
 
 
 # --------------------------------------------------------------------------------------
-# The reference evaluator (LANGUAGE.md's rules, on Python values)
+# The reference evaluator (the rules of docs/language.md, on Python values)
 # --------------------------------------------------------------------------------------
 
 
@@ -633,7 +633,7 @@ def test_program_generator_makes_loops_functions_and_closures():
     ],
 )  # fmt: skip
 def test_return_inside_for_loop(source, output):
-    # LANGUAGE.md: `return e;` is allowed anywhere inside a function, loops included.
+    # docs/language.md: `return e;` is allowed anywhere inside a function, loops included.
     # (Regression: the stack verifier once rejected this as an internal error.)
     from golden import run_minivm
 

@@ -12,7 +12,6 @@
   the heap audit passes after long threaded runs.
 * Load: 10,000 threads over a run; a mixed workload (CPU, sleep, locks) under every GIL
   policy (``MINIVM_SOAK_SECONDS``, default 10, sets how long it runs).
-* docs/errors.md: every example shown there with its output still gives that output.
 
 No test here looks at speed, except bounds like "within two seconds" for hang checks.
 The last section holds the edge cases found while writing this file; each was a VM bug,
@@ -1358,56 +1357,3 @@ def test_ctrl_c_during_start_up_exits_130_without_a_traceback():
     # process ended the Unix way, before any Python (let alone minivm) code ran.
     assert set(statuses) <= {130, -signal.SIGINT}, statuses
     assert 130 in statuses, statuses
-
-
-# --------------------------------------------------------------------------------------
-# docs/errors.md: every example shown with its output still gives that output
-# --------------------------------------------------------------------------------------
-
-_FENCE = re.compile(r"^```(\w*)\n(.*?)^```$", re.MULTILINE | re.DOTALL)
-_COMMAND = re.compile(r"^\$ minivm (.*?)\s+# exit status (\d+)$")
-
-
-def _docs_examples() -> list:
-    """(program or None, command arguments, exit status, expected output lines) for every
-    ``console`` block of docs/errors.md, with the ``mv`` block just before it."""
-    text = (ROOT / "docs" / "errors.md").read_text(encoding="utf-8")
-    examples = []
-    previous: tuple[str, str] | None = None
-    for match in _FENCE.finditer(text):
-        kind, body = match.group(1), match.group(2)
-        if kind == "console":
-            lines = body.rstrip("\n").split("\n")
-            command = _COMMAND.match(lines[0])
-            assert command, f"docs/errors.md: start a console block with '$ minivm ... # exit status N': {lines[0]}"
-            program = previous[1] if previous and previous[0] == "mv" else None
-            examples.append(
-                pytest.param(program, command.group(1), int(command.group(2)), lines[1:], id=command.group(1)[:40])
-            )
-        previous = (kind, body)
-    return examples
-
-
-def _is_subsequence(needles: list[str], haystack: list[str]) -> bool:
-    it = iter(haystack)
-    return all(any(line == needle for line in it) for needle in needles)
-
-
-@pytest.mark.timeout(60)
-@pytest.mark.parametrize(("program", "arguments", "status", "expected"), _docs_examples())
-def test_docs_errors_examples(tmp_path, program, arguments, status, expected):
-    import shlex
-
-    (tmp_path / "example.mv").write_text(program if program is not None else "print(1);\n", encoding="utf-8")
-    env = dict(os.environ, PYTHONIOENCODING="utf-8", PYTHONPATH=str(ROOT))
-    result = subprocess.run(
-        [sys.executable, "-m", "minivm", *shlex.split(arguments)],
-        capture_output=True, text=True, env=env, cwd=tmp_path, timeout=50,
-    )  # fmt: skip
-    actual = (result.stdout + result.stderr).rstrip("\n").split("\n")
-    assert_no_traceback(result)
-    assert result.returncode == status, (result.returncode, actual)
-    if "..." in expected:
-        assert _is_subsequence([line for line in expected if line != "..."], actual), actual
-    else:
-        assert actual == expected
