@@ -405,6 +405,23 @@ f ({path}:1), 1 params, 1 locals, max stack 3
     assert inline.stdout == expected.replace(str(path), "<string>")
 
 
+@pytest.mark.parametrize("source", ["", "# only a comment\n\n"])
+def test_disassembly_of_a_program_without_statements(tmp_path, source):
+    path = tmp_path / "empty.mv"
+    path.write_text(source, encoding="utf-8")
+    result = run_minivm("dis", str(path))
+    assert (result.returncode, result.stderr) == (0, "")
+    # The module code alone: return nil, on line 1.
+    assert result.stdout == f"""\
+<main> ({path}:1), 0 params, 0 locals, max stack 2
+     offset  line  opcode                 arg  meaning
+          0     1  LOAD_CONST               0  (nil)
+          1     1  RETURN
+"""
+    inline = run_minivm("dis", "-c", source)
+    assert inline.stdout == result.stdout.replace(str(path), "<string>")
+
+
 JUMPS_SOURCE = """\
 fn f(n) {
   let s = 0;

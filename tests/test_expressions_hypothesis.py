@@ -3,10 +3,15 @@ evaluation, adjusted for the places where the language deliberately differs from
 
 Each generated expression is a small tree. It is rendered twice, as minivm source
 (``print(EXPR);``) and as Python source, and evaluated by a reference evaluator written
-here from LANGUAGE.md: booleans are not numbers, ``*`` works on numbers only, values of
+here from docs/language.md: booleans are not numbers, ``*`` works on numbers only, values of
 different kinds are unequal (ints and floats compare as numbers), ``and``/``or`` yield the
 deciding operand. Where none of those rules came into play, the reference evaluator must
 also agree with Python's ``eval`` of the Python rendering (a check of the checker).
+
+Float literals are generated in every spelling Python's grammar allows (``1.5``, ``5.``,
+``.5``, exponents, ``_`` between digits): each reads as Python reads it and prints as its
+``repr``; glued to what cannot continue it (``5.x``, ``1..2``) each is a syntax error at the
+first character too many.
 
 The second half generates small programs (let, assignment, if, bounded while and for loops,
 nested blocks, functions and closures), checks that every code object passes the stack
@@ -16,14 +21,16 @@ depth verifier, and that running them never lets a Python exception escape the V
 from __future__ import annotations
 
 import io
+import math
 import sys
 
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
 from minivm.bytecode.code import CodeObject
 from minivm.bytecode.verify import stack_depths
+from minivm.errors import SourceError
 from minivm.frontend.compiler import compile_source
 from minivm.runtime.machine import Machine, VMConfig
 
@@ -96,7 +103,7 @@ def render_py(node) -> str:
 
 
 # --------------------------------------------------------------------------------------
-# The reference evaluator (LANGUAGE.md's rules, on Python values)
+# The reference evaluator (the rules of docs/language.md, on Python values)
 # --------------------------------------------------------------------------------------
 
 
@@ -407,6 +414,74 @@ def test_int_float_overflow_in_division_is_a_runtime_error():
 
 
 # --------------------------------------------------------------------------------------
+# Float literals in every spelling Python accepts, and numbers glued to what cannot follow
+# --------------------------------------------------------------------------------------
+
+
+@st.composite
+def digit_parts(draw, max_digits: int = 12) -> str:
+    """Python's ``digitpart``: decimal digits, with a single ``_`` between some of them."""
+    digits = draw(st.text("0123456789", min_size=1, max_size=max_digits))
+    underscores = draw(st.lists(st.booleans(), min_size=len(digits) - 1, max_size=len(digits) - 1))
+    return digits[0] + "".join(("_" if u else "") + d for u, d in zip(underscores, digits[1:], strict=True))
+
+
+@st.composite
+def float_literals(draw) -> str:
+    """A float literal as Python's grammar spells it: ``1.5``, ``5.`` or ``.5``, each with an
+    optional exponent, or digits with an exponent (``1e5``)."""
+    form = draw(st.sampled_from(["whole.fraction", "whole.", ".fraction", "whole"]))
+    whole, fraction = draw(digit_parts()), draw(digit_parts())
+    text = form.replace("whole", whole).replace("fraction", fraction)
+    if form == "whole" or draw(st.booleans()):
+        sign = draw(st.sampled_from(["", "+", "-"]))
+        text += draw(st.sampled_from("eE")) + sign + draw(digit_parts(max_digits=3))
+    return text
+
+
+def python_float(literal: str) -> float:
+    """What Python itself reads the literal as (and ``float`` of the text agrees)."""
+    value = eval(literal, {"__builtins__": {}})
+    assert isinstance(value, float) and value == float(literal), literal
+    return value
+
+
+@settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(float_literals())
+def test_float_literal_reads_as_python_reads_it(literal):
+    value = python_float(literal)
+    source = f"print({literal}, -{literal}, [{literal}][0], 2 * {literal}, type({literal}));"
+    if math.isinf(value):
+        with pytest.raises(SourceError) as caught:
+            run_source(source)
+        assert caught.value.message == "number too large for a float"
+        assert (caught.value.location.line, caught.value.location.column) == (1, 7)
+        return
+    status, out, err = run_source(source)
+    assert (status, out, err) == (0, f"{value!r} {-value!r} {value!r} {2 * value!r} float\n", ""), source
+
+
+# What cannot continue a float: a name, a lone 'e', a '_' that no digit follows, a second '.'.
+GLUED_TAILS = ["x", "abc", "e", "E", "e+", "E-", "_", "_x", ".", "..", ".5", ".x", ".e3"]
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(float_literals(), st.sampled_from(GLUED_TAILS))
+def test_float_literal_glued_to_more_is_a_syntax_error_at_the_first_character_too_many(literal, tail):
+    assume(not math.isinf(python_float(literal)))
+    source = f"print({literal}{tail});"
+    with pytest.raises(SourceError) as caught:
+        run_source(source)
+    error = caught.value
+    assert error.kind == "syntax error"
+    assert error.message.startswith(f"invalid number '{literal}{tail}': "), (source, error.message)
+    assert (error.location.line, error.location.column) == (1, len("print(") + len(literal) + 1), source
+    if tail not in (".x", ".e3"):  # Python reads `1.5.x` as an attribute; it rejects the rest
+        with pytest.raises(SyntaxError):
+            compile(f"({literal}{tail})", "<literal>", "eval")
+
+
+# --------------------------------------------------------------------------------------
 # Generated programs: the compiler's stack discipline and the VM's robustness
 # --------------------------------------------------------------------------------------
 
@@ -558,7 +633,7 @@ def test_program_generator_makes_loops_functions_and_closures():
     ],
 )  # fmt: skip
 def test_return_inside_for_loop(source, output):
-    # LANGUAGE.md: `return e;` is allowed anywhere inside a function, loops included.
+    # docs/language.md: `return e;` is allowed anywhere inside a function, loops included.
     # (Regression: the stack verifier once rejected this as an internal error.)
     from golden import run_minivm
 

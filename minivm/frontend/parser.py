@@ -3,7 +3,7 @@
 The LALR parser runs with the tree builder attached (``transformer=``), so nodes are built
 as rules are reduced: no intermediate parse tree and no recursion, which is what lets
 3000-deep nesting parse. Every lark error is turned into a ``SourceError`` that names the
-position and says in words what was expected.
+position and says in words what was expected (the wording: ``syntax_errors.py``).
 """
 
 from __future__ import annotations
@@ -14,46 +14,21 @@ from typing import cast
 from minivm.errors import Location, SourceError, split_source_lines
 from minivm.frontend import lark_standalone as lark
 from minivm.frontend import nodes as n
-from minivm.frontend.lark_standalone import (
-    Token,
-    UnexpectedCharacters,
-    UnexpectedEOF,
-    UnexpectedInput,
-    UnexpectedToken,
-    VisitError,
-    v_args,
-)
+from minivm.frontend.lark_standalone import Token, UnexpectedInput, VisitError, v_args
+from minivm.frontend.syntax_errors import KEYWORDS, SyntaxErrorTranslator
 
 # lark 1.3's standalone output calls typing.cast in Transformer_NonRecursive.transform
 # without importing it; give the module the name it expects.
 if not hasattr(lark, "cast"):
     lark.cast = cast
 
-KEYWORDS = frozenset(
-    ["let", "fn", "return", "if", "else", "while", "for", "in", "break", "continue", "spawn",
-     "true", "false", "nil", "and", "or", "not"]
-)  # fmt: skip
 MAX_INT_LITERAL_DIGITS = 100_000
 # How deep the syntax tree may be. The compiler walks it recursively (about two host frames
 # per level, within the host recursion limit the command line sets); each operator of a
 # chain like `1 + 1 + ... + 1` is one level, as in Python's own compiler.
 MAX_NESTING = 20_000
-_COMPARISONS = frozenset(["==", "!=", "<", "<=", ">", ">="])
-_OPERATORS = _COMPARISONS | {"+", "-", "*", "/", "//", "%", "and", "or"}
 
 _ESCAPES = {"n": "\n", "t": "\t", "\\": "\\", '"': '"'}
-# Terminals that can start an expression; an "expected" list holding them says "an expression".
-_EXPRESSION_STARTERS = frozenset(
-    ["NAME", "INT", "FLOAT", "STRING", "LPAR", "LSQB", "LBRACE", "MINUS", "NOT", "FN", "SPAWN",
-     "TRUE", "FALSE", "NIL"]
-)  # fmt: skip
-_TERMINAL_WORDS = {
-    "NAME": "a name",
-    "INT": "an integer",
-    "FLOAT": "a float",
-    "STRING": "a string",
-    "$END": "end of file",
-}
 
 
 def grammar_text() -> str:
@@ -68,56 +43,6 @@ def grammar_text() -> str:
     except (ModuleNotFoundError, FileNotFoundError):
         checkout = Path(__file__).resolve().parents[2] / "grammar" / "minivm.lark"
         return checkout.read_text(encoding="utf-8")
-
-
-@lru_cache(maxsize=1)
-def _terminal_patterns() -> dict[str, str]:
-    parser = _lark_parser()
-    return {
-        t.name: t.pattern.value
-        for t in parser.terminals
-        if isinstance(t.pattern, lark.PatternStr)
-    }
-
-
-def describe_terminal(name: str) -> str:
-    """A terminal's name in words: ``';'``, ``a name``, ``end of file``."""
-    if name in _TERMINAL_WORDS:
-        return _TERMINAL_WORDS[name]
-    literal = _terminal_patterns().get(name)
-    if literal is None:
-        return name.lower()
-    return f"'{literal}'"
-
-
-def _describe_token(token: Token) -> str:
-    if token.type == "$END":
-        return "end of file"
-    if token.type in _TERMINAL_WORDS:
-        return f"{_TERMINAL_WORDS[token.type]} '{token}'"
-    if str(token) in KEYWORDS:
-        return f"keyword '{token}'"
-    return f"'{token}'"
-
-
-def _describe_expected(expected: set[str]) -> str:
-    expected = {e for e in expected if not e.startswith("__") or e in _terminal_patterns()}
-    words: list[str] = []
-    if len(expected & _EXPRESSION_STARTERS) >= 4:
-        words.append("an expression")
-        expected -= _EXPRESSION_STARTERS
-    operators = {e for e in expected if _terminal_patterns().get(e) in _OPERATORS}
-    if len(operators) >= 3:
-        # After a complete operand: any operator (or a call's '(' or an index's '[') could
-        # continue it; naming them all would hide what is really missing.
-        words.append("an operator")
-        expected -= operators | {"LPAR", "LSQB"}
-    words += sorted(describe_terminal(e) for e in expected)
-    if not words:
-        return "something else"
-    if len(words) == 1:
-        return words[0]
-    return ", ".join(words[:-1]) + " or " + words[-1]
 
 
 class _TreeBuilder(lark.Transformer_NonRecursive):
@@ -363,25 +288,23 @@ def _lark_parser() -> lark.Lark:
     return lark.Lark_StandAlone()
 
 
+@lru_cache(maxsize=1)
+def _translator() -> SyntaxErrorTranslator:
+    return SyntaxErrorTranslator(_lark_parser().terminals)
+
+
 def parse(source: str, file: str = "<input>") -> n.Program:
     """Parse ``source`` into a ``Program``; raise ``SourceError`` with a position on bad input."""
     lines = split_source_lines(source)
     try:
         tree = _lark_parser().parse(source)
     except UnexpectedInput as exc:
-        raise _translate(exc, file, lines, source) from None
+        raise _translator().translate(exc, file, lines, source) from None
     # The tree builder works without recursion, so 3000-deep nesting builds too.
     try:
         program = _TreeBuilder(file, lines).transform(tree)
     except VisitError as exc:  # lark wraps what a rule method raised
         raise exc.orig_exc from None
-    if not program.body:
-        raise SourceError(
-            "syntax error",
-            "empty program: the file has no statements",
-            Location(file, 1, 1),
-            lines[0] if lines else "",
-        )
     _check_nesting(program, file, lines)
     return program
 
@@ -416,65 +339,6 @@ def _child_nodes(node: n.Node):
                     yield item
                 elif isinstance(item, tuple):  # a map literal's (key, value) pairs
                     yield from (part for part in item if isinstance(part, n.Node))
-
-
-def _translate(exc: UnexpectedInput, file: str, lines: list[str], source: str) -> SourceError:
-    line = getattr(exc, "line", None) or 0
-    column = getattr(exc, "column", None) or 0
-    if isinstance(exc, UnexpectedCharacters):
-        char = source[exc.pos_in_stream] if exc.pos_in_stream < len(source) else ""
-        if char == '"':
-            message = "unterminated string (a string must close with \" on the same line)"
-        elif char == "\\":
-            message = "unexpected '\\' outside a string"
-        elif char.isprintable() and char not in " \t":
-            message = f"unexpected character '{char}'"
-        else:
-            message = f"unexpected character {char!r}"
-    elif isinstance(exc, UnexpectedToken):
-        token = exc.token
-        if token.type == "$END":
-            line, column = _end_position(lines)
-        # ``accepts`` holds what the parser would really take here; ``expected`` is wider
-        # (everything its state has an action for, before reductions are checked).
-        accepts = set(exc.accepts or exc.expected)
-        if str(token) in _COMPARISONS and _after_comparison(exc):
-            message = (
-                f"comparisons do not chain: found {_describe_token(token)} after a comparison "
-                "(write a < b and b < c)"
-            )
-        elif "SEMICOLON" in accepts and token.type != "SEMICOLON":
-            # After a complete expression almost anything could continue it; the useful
-            # word is the one that ends the statement.
-            message = f"expected ';' after the statement, found {_describe_token(token)}"
-        elif "LBRACE" in accepts and "NAME" not in accepts:
-            # After the condition of if/while, a for's iterable or a function's parameters:
-            # '{' here can only open a block (a name would be allowed if it could start a map).
-            message = f"expected '{{' to open a block, found {_describe_token(token)}"
-        else:
-            message = f"expected {_describe_expected(accepts)}, found {_describe_token(token)}"
-        if str(token) in KEYWORDS and "NAME" in exc.expected:
-            message += " (keywords cannot be used as names)"
-    elif isinstance(exc, UnexpectedEOF):
-        line, column = _end_position(lines)
-        message = f"unexpected end of file, expected {_describe_expected(set(exc.expected))}"
-    else:  # pragma: no cover - lark has no other kinds today
-        message = str(exc)
-    text = lines[line - 1] if 0 < line <= len(lines) else ""
-    return SourceError("syntax error", message, Location(file, max(line, 1), max(column, 1)), text)
-
-
-def _after_comparison(exc: UnexpectedToken) -> bool:
-    """Whether the parser had just read ``a < b`` (a comparison operator and its right side)."""
-    parser = getattr(exc, "interactive_parser", None)
-    values = parser.parser_state.value_stack if parser is not None else []
-    return len(values) >= 2 and getattr(values[-2], "data", None) == "comp_op"
-
-
-def _end_position(lines: list[str]) -> tuple[int, int]:
-    if not lines:
-        return 1, 1
-    return len(lines), len(lines[-1]) + 1
 
 
 def decode_source(data: bytes, file: str) -> str:
