@@ -1,4 +1,4 @@
-"""The ``minivm`` command line: ``run``, ``dis``, ``bench`` and ``experiment``.
+"""The ``minivm`` command line: ``run``, ``repl``, ``dis``, ``bench`` and ``experiment``.
 
 Exit status: 0 success, 1 a runtime error in any thread, 2 bad input (usage, missing file,
 syntax or compile error), 130 interrupted. No error shows a Python traceback of the VM
@@ -165,6 +165,14 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
     add_observe_options(run)
     run.set_defaults(handler=cmd_run)
 
+    repl = sub.add_parser(
+        "repl", help="type statements and expressions at a prompt",
+        description="A prompt for minivm statements and expressions (also: minivm with no "
+        "arguments on a terminal). See docs/debugging.md.",
+    )
+    add_vm_options(repl)
+    repl.set_defaults(handler=cmd_repl)
+
     dis = sub.add_parser(
         "dis", help="show a program's bytecode", description="Disassemble every code object."
     )
@@ -296,13 +304,24 @@ def cmd_run(args: argparse.Namespace) -> int:
     return status
 
 
+def cmd_repl(args: argparse.Namespace) -> int:
+    """``minivm repl``."""
+    from minivm.repl import run_repl
+
+    return run_repl(config_from_args(args))
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``minivm`` command; returns (and exits with) the status."""
     sys.setrecursionlimit(HOST_RECURSION_LIMIT)
     if hasattr(sys, "set_int_max_str_digits"):
         sys.set_int_max_str_digits(0)  # ints of any size print in full
     parser = build_parser(command_word(sys.argv[1:] if argv is None else argv) or "")
-    args = parser.parse_args(argv)
+    words = sys.argv[1:] if argv is None else argv
+    if not words and sys.stdin.isatty() and sys.stdout.isatty():
+        words = ["repl"]  # like python: no arguments on a terminal opens the prompt
+        parser = build_parser("repl")
+    args = parser.parse_args(words)
     if not getattr(args, "handler", None):
         parser.print_help(sys.stderr)
         return _exit(EXIT_USAGE)

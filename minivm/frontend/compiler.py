@@ -356,11 +356,17 @@ class Compiler:
         text = self.lines[node.line - 1] if 0 < node.line <= len(self.lines) else ""
         return SourceError("compile error", message, Location(self.file, node.line, node.column), text)
 
-    def compile_program(self, program: n.Program) -> CodeObject:
+    def compile_program(self, program: n.Program, interactive: bool = False) -> CodeObject:
+        """The file's code. ``interactive`` (the REPL): a final expression statement's value
+        is the code's result, as Python's ``single`` mode keeps it for printing."""
         main_scope = self.resolver.resolve_program(program)
         fc = _FunctionCompiler(self, main_scope, "<main>", 1)
-        for stmt in program.body:
-            fc.stmt(stmt)
+        for i, stmt in enumerate(program.body):
+            if interactive and i == len(program.body) - 1 and isinstance(stmt, n.ExprStmt):
+                fc.expr(stmt.expr)
+                fc.emit(op.RETURN, 0, stmt)
+            else:
+                fc.stmt(stmt)
         return fc.finish(())
 
     def compile_function(self, node: n.FnExpr) -> CodeObject:
@@ -376,7 +382,8 @@ class Compiler:
         return fc.finish(node.params)
 
 
-def compile_source(source: str, file: str = "<input>") -> CodeObject:
-    """Parse and compile ``source``; raises ``SourceError`` for bad input."""
+def compile_source(source: str, file: str = "<input>", interactive: bool = False) -> CodeObject:
+    """Parse and compile ``source``; raises ``SourceError`` for bad input. ``interactive``:
+    see ``Compiler.compile_program``."""
     program = parse(source, file)
-    return Compiler(file, source).compile_program(program)
+    return Compiler(file, source).compile_program(program, interactive)

@@ -14,7 +14,14 @@ from typing import cast
 from minivm.errors import Location, SourceError, split_source_lines
 from minivm.frontend import lark_standalone as lark
 from minivm.frontend import nodes as n
-from minivm.frontend.lark_standalone import Token, UnexpectedInput, VisitError, v_args
+from minivm.frontend.lark_standalone import (
+    Token,
+    UnexpectedEOF,
+    UnexpectedInput,
+    UnexpectedToken,
+    VisitError,
+    v_args,
+)
 from minivm.frontend.syntax_errors import KEYWORDS, SyntaxErrorTranslator
 
 # lark 1.3's standalone output calls typing.cast in Transformer_NonRecursive.transform
@@ -307,6 +314,21 @@ def parse(source: str, file: str = "<input>") -> n.Program:
         raise exc.orig_exc from None
     _check_nesting(program, file, lines)
     return program
+
+
+def is_incomplete(source: str) -> bool:
+    """Whether ``source`` is a good start that ended too soon: the parser met the end of
+    the input where it wanted more (an open block, a missing ``;``). A REPL then reads
+    another line, as Python's ``codeop`` does; any other error, or none, is ``False``."""
+    try:
+        _lark_parser().parse(source)
+    except UnexpectedEOF:
+        return True
+    except UnexpectedToken as exc:
+        return exc.token.type == "$END"
+    except UnexpectedInput:
+        return False
+    return False
 
 
 def _check_nesting(program: n.Program, file: str, lines: list[str]) -> None:

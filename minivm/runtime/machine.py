@@ -23,7 +23,7 @@ from minivm.errors import (
     format_internal_error,
 )
 from minivm.gil.lock import GIL
-from minivm.gil.policies import ThreadAbort, make_policy
+from minivm.gil.policies import Policy, ThreadAbort, make_policy
 from minivm.runtime.builtins import BUILTINS
 from minivm.runtime.heap import AuditReport, Heap
 from minivm.runtime.host import HostSwitching
@@ -85,13 +85,15 @@ class Machine:
         stderr: TextIO | None = None,
         events=None,
         source_lines: dict[str, list[str]] | None = None,
+        policy: Policy | None = None,
     ):
         self.config = config or VMConfig()
         if self.config.check_interval < 1:
             raise ValueError("the check interval must be at least 1")
         if self.config.check_at not in CHECK_PLACEMENTS:
             raise ValueError(f"unknown check placement '{self.config.check_at}' (choose from: every, backedge)")
-        self.policy = make_policy(self.config.policy, self.config.switch_interval)
+        # ``policy``: a policy object made elsewhere (the debugger's manual scheduler).
+        self.policy = policy or make_policy(self.config.policy, self.config.switch_interval)
         self.events = events
         self.tracing = bool(events is not None and events.wants_instructions)
         self.gil = GIL(self.policy, threading.Lock(), events)
@@ -261,6 +263,9 @@ class Machine:
         self.account(thread)
         if self.aborting:
             raise ThreadAbort
+        if thread.interrupt:
+            thread.interrupt = False
+            raise GuestError("interrupted (Ctrl-C)")
         limit = self.config.max_steps
         if limit is not None and self.steps >= limit:
             raise step_limit_error(thread, limit)
@@ -283,6 +288,27 @@ class Machine:
         budget = self._budget(thread)
         thread.budget = thread.ticks = budget
         return budget
+
+    def reconfigure(self, policy: str | None = None, check_interval: int | None = None) -> None:
+        """Change the lock policy or the check interval between two runs of the main thread
+        (the REPL's ``:policy`` and ``:check-interval``). A new policy needs a quiet VM:
+        ``ValueError`` if another thread is alive or anyone holds or waits for the GIL."""
+        if check_interval is not None:
+            if check_interval < 1:
+                raise ValueError("the check interval must be at least 1")
+            self.config.check_interval = check_interval
+        if policy is None:
+            return
+        with self.gil.mutex:
+            others = self.scheduler.live - (1 if self.main is not None and self.main.state != DONE else 0)
+            if others or self.gil.holder is not None or self.gil.waiters:
+                raise ValueError(f"{others} other thread(s) still alive: join them first")
+            self.policy = make_policy(policy, self.config.switch_interval)
+            self.config.policy = policy
+            self.gil.policy = self.policy
+            self.steps_lock = None if self.policy.uses_gil else threading.Lock()
+            self.host.restore()
+            self.host = HostSwitching(self.config.host_switch_interval, self.policy.uses_gil)
 
     def _at_backedge(self, thread: GuestThread) -> bool:
         """Whether ``thread`` is about to run a function's entry or a backward jump. With

@@ -54,6 +54,8 @@ class GuestThread:
         self.error: GuestError | None = None
         self.joiners: list[GuestThread] = []
         self.waiting_for: str = ""
+        # Set by another thread (the REPL on Ctrl-C): raise "interrupted" at the next check.
+        self.interrupt = False
         # Parks the thread while it is blocked; a binary semaphore, born taken.
         self.wake = threading.Lock()
         self.wake.acquire()

@@ -1,0 +1,172 @@
+"""A VM that lives across inputs: the REPL's machine, whose main thread runs one input at a time.
+
+Design note
+-----------
+* **One VM for the whole session.** ``Machine.run`` runs one program and waits for every
+  thread; a session instead keeps one ``Machine`` — its globals, heap, GIL and spawned threads
+  — for as long as the prompt is open. Each input is compiled on its own (a top-level ``let``
+  or ``fn`` compiles to ``DEFINE_GLOBAL``, so it defines or *redefines* a global, as a rebinding
+  at Python's prompt does) and run by the main thread, thread 0.
+* **The main thread at the prompt is asleep, not blocked.** Between inputs thread 0 gives the
+  GIL up exactly as ``sleep()`` does: state ``sleeping``, the policy's ``release``. So threads
+  spawned at the prompt run under the GIL while the person types, under every policy, and the
+  deadlock detector (which fires only when *every* live thread is blocked) never counts the
+  prompt as a block: the person may still release a lock or end a wait with the next input.
+  When an input arrives thread 0 wakes as a sleeper does: ``running``, then ``GIL.acquire``,
+  waiting its turn like anyone else.
+* **Each input runs on a fresh host thread** with a large stack (as ``Machine.run`` gives the
+  main thread), so the host's own main thread stays free to read Ctrl-C: an interrupt sets
+  ``GuestThread.interrupt`` and the running input stops at its next check with the guest error
+  ``interrupted (Ctrl-C)``, its call chain showing where it was. A thread blocked in ``join``
+  or ``acquire`` reaches no check; a second Ctrl-C then ends the session (``abort``).
+* **Leaving** ends thread 0 (``Scheduler.finish``): as at the end of a program, the session
+  then waits for the threads still running, and the deadlock detector watches them.
+"""
+
+from __future__ import annotations
+
+import threading
+from typing import TextIO
+
+import attrs
+
+from minivm.bytecode.code import CodeObject
+from minivm.errors import GuestError, format_guest_error
+from minivm.gil.policies import ThreadAbort
+from minivm.runtime.interpreter import execute, make_frame
+from minivm.runtime.machine import MAIN_THREAD_STACK_BYTES, Machine, VMConfig
+from minivm.runtime.threads import DONE, RUNNING, SLEEPING
+from minivm.runtime.values import UNSET
+
+
+@attrs.define
+class Outcome:
+    """What one input did: its ``value`` (the final expression's, or nil), or the guest
+    ``error`` it stopped with; ``aborted`` when the whole VM was stopped meanwhile."""
+
+    value: object = None
+    error: GuestError | None = None
+    aborted: bool = False
+
+
+class Session:
+    """One long-lived VM whose main thread runs inputs one at a time.
+
+    ``config`` configures the VM as ``minivm run``'s options do; ``stdout``/``stderr`` receive
+    the guest's output and the errors of spawned threads. Raises ``ValueError`` for a bad
+    configuration (as ``Machine`` does).
+    """
+
+    def __init__(self, config: VMConfig | None = None, stdout: TextIO | None = None,
+                 stderr: TextIO | None = None):  # fmt: skip
+        self.machine = Machine(config or VMConfig(), stdout, stderr, source_lines={})
+        self.main = self.machine.scheduler.new_main([])  # takes the GIL, as at any start
+        self.machine.main = self.main
+        self._to_prompt()
+        self.inputs = 0
+
+    # -- the main thread between inputs
+    def _to_prompt(self) -> None:
+        """Thread 0 leaves the GIL and sleeps at the prompt (see the design note)."""
+        machine, main = self.machine, self.main
+        with machine.gil.mutex:
+            main.state = SLEEPING
+            main.frames = []
+            machine.account(main)
+            if machine.gil.holder is main or not machine.policy.uses_gil:
+                machine.policy.release(machine.gil, main, "blocking")
+
+    def _from_prompt(self) -> None:
+        """Thread 0 wakes for an input and waits for the GIL like any other thread."""
+        machine = self.machine
+        with machine.gil.mutex:
+            self.main.state = RUNNING
+        machine.gil.acquire(self.main)
+
+    # -- running inputs
+    def name_input(self) -> str:
+        """The file name of the next input, as errors and call chains show it: ``<input-N>``."""
+        return f"<input-{self.inputs + 1}>"
+
+    def add_source(self, name: str, lines: list[str]) -> None:
+        """Remember an input's lines, so call chains through its functions can quote them."""
+        self.inputs += 1
+        self.machine.source_lines[name] = lines
+
+    def run(self, code: CodeObject) -> Outcome:
+        """Run ``code`` on the main thread and return its ``Outcome``. A first Ctrl-C
+        (``KeyboardInterrupt`` on the host's main thread) interrupts the input at its next
+        check; a second one, if the input has not stopped, stops the whole VM."""
+        outcome = Outcome()
+        done = threading.Event()
+        self.main.interrupt = False
+
+        def body() -> None:
+            try:
+                self._from_prompt()
+                self.main.frames = [make_frame(code, None, [UNSET] * len(code.local_names))]
+                outcome.value = execute(self.machine, self.main)
+            except GuestError as error:
+                outcome.error = error
+            except ThreadAbort:
+                outcome.aborted = True
+            except BaseException as error:  # a bug of minivm: stop the VM, say so
+                outcome.aborted = True
+                self.machine.abort(error)
+            finally:
+                try:
+                    if not self.machine.aborting:
+                        self._to_prompt()
+                finally:
+                    done.set()
+
+        old = threading.stack_size()
+        threading.stack_size(MAIN_THREAD_STACK_BYTES)
+        try:
+            host = threading.Thread(target=body, name="minivm-0", daemon=True)
+            self.main.host = host
+            host.start()
+        finally:
+            threading.stack_size(old)
+        interrupts = 0
+        while True:
+            try:
+                while not done.wait(0.05):
+                    pass
+                return outcome
+            except KeyboardInterrupt:
+                interrupts += 1
+                if interrupts == 1:
+                    self.interrupt()
+                else:
+                    self.abort()
+
+    def interrupt(self) -> None:
+        """Ask the running input to stop at its next check (Ctrl-C)."""
+        self.main.interrupt = True
+
+    # -- the end
+    def close(self) -> None:
+        """End thread 0 and wait for the threads still running (``KeyboardInterrupt``, from
+        Ctrl-C during the wait, stops them all and is passed on)."""
+        machine = self.machine
+        if not machine.aborting and self.main.state != DONE:
+            machine.scheduler.finish(self.main)
+        try:
+            while not machine.finished.wait(0.05):
+                pass
+        except KeyboardInterrupt:
+            machine.abort(None)
+            raise
+        finally:
+            with machine.gil.mutex:
+                machine.host.restore()
+            machine.output.flush()
+            error = machine.abort_error
+            if isinstance(error, GuestError):
+                machine.errors.write_line(format_guest_error(error, machine.source_lines))
+            machine.errors.flush()
+
+    def abort(self) -> None:
+        """Stop every thread at once (a second Ctrl-C while an input cannot be interrupted)."""
+        self.machine.abort(None)
