@@ -1,4 +1,4 @@
-"""The ``minivm`` command line: ``run``, ``repl``, ``dis``, ``bench`` and ``experiment``.
+"""The ``minivm`` command line: ``run``, ``repl``, ``debug``, ``dis``, ``bench`` and ``experiment``.
 
 Exit status: 0 success, 1 a runtime error in any thread, 2 bad input (usage, missing file,
 syntax or compile error), 130 interrupted. No error shows a Python traceback of the VM
@@ -163,7 +163,19 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
     source.add_argument("-c", dest="code", metavar="CODE", help="run CODE instead of a file")
     add_vm_options(run)
     add_observe_options(run)
+    run.add_argument("--debug", action="store_true", help="debug the program (as minivm debug FILE)")
     run.set_defaults(handler=cmd_run)
+
+    debug = sub.add_parser(
+        "debug", help="step through a program, choosing which thread runs",
+        description="Stop before the first instruction and take commands (step, next, continue, "
+        "break, threads, where, locals, print, gil, run T, schedule manual, record, quit; help "
+        "lists them). The GIL follows fifo order until you choose. See docs/debugging.md.",
+    )
+    debug.add_argument("file", help="the .mv file to debug")
+    debug.add_argument("--check-interval", type=_positive_int, default=100, metavar="N",
+                       help="ticks (instructions) between checks (default: 100)")  # fmt: skip
+    debug.set_defaults(handler=cmd_debug, code=None)
 
     repl = sub.add_parser(
         "repl", help="type statements and expressions at a prompt",
@@ -282,6 +294,8 @@ def cmd_run(args: argparse.Namespace) -> int:
     from minivm.errors import split_source_lines
     from minivm.runtime.machine import Machine
 
+    if args.debug:
+        return cmd_debug(args)
     name, text = read_source(args)
     code = compile_program(name, text)
     session = None
@@ -302,6 +316,16 @@ def cmd_run(args: argparse.Namespace) -> int:
         if session:
             session.finish(machine)
     return status
+
+
+def cmd_debug(args: argparse.Namespace) -> int:
+    """``minivm debug FILE`` (and ``minivm run --debug``): always under the manual policy."""
+    from minivm.debug import run_debugger
+    from minivm.runtime.machine import VMConfig
+
+    name, text = read_source(args)
+    code = compile_program(name, text)
+    return run_debugger(code, name, text, VMConfig(policy="fifo", check_interval=args.check_interval))
 
 
 def cmd_repl(args: argparse.Namespace) -> int:

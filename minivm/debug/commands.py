@@ -1,0 +1,427 @@
+"""``minivm debug FILE``: the command loop, in pdb's and gdb's words.
+
+Design note
+-----------
+* **Two sides.** The program runs under ``Machine.run`` on a thread of its own; the person's
+  commands are read here, on the host's main thread, by the standard library's ``cmd`` (pdb is
+  built on it too). A command that lets the program go on (``step``, ``next``, ``continue``,
+  ``run T`` at a check) resumes the halted thread and waits for the next stop
+  (``controller.py``); every other command only reads the held world (``inspect.py``).
+* **The person is the scheduler.** The VM runs under ``gil/manual.py``'s policy: ``fifo``
+  until ``run T`` names the next holder or ``schedule manual`` makes every check a question
+  (gdb's scheduler-locking; The Deadlock Empire's game).
+* **Scripts.** When standard input is not a terminal every command is echoed after its
+  prompt, so a piped session reads like a typed one and tests compare whole transcripts.
+  Unknown commands and bad arguments get a one-line answer, never a traceback.
+"""
+
+from __future__ import annotations
+
+import cmd
+import contextlib
+import sys
+import threading
+
+from minivm.bytecode import opcodes as op
+from minivm.bytecode.disasm import MEANING
+from minivm.debug import inspect
+from minivm.debug.controller import Controller, Stop
+from minivm.debug.schedule import write_schedule
+from minivm.errors import split_source_lines
+from minivm.gil.manual import ManualPolicy
+from minivm.runtime.interpreter import FRAME_CODE, FRAME_PC
+from minivm.runtime.machine import Machine, VMConfig
+from minivm.runtime.threads import DONE
+from minivm.runtime.values import to_repr
+
+PROMPT = "(mdb) "
+
+
+def instruction_text(code, pc: int) -> str:
+    """``offset 3: LOAD_GLOBAL 0 (counter)`` — one instruction as ``minivm dis`` shows it."""
+    if not 0 <= pc < len(code.instructions):
+        return f"offset {pc}"
+    opcode, arg = code.instructions[pc]
+    info = op.OPCODES[opcode]
+    if info.operand is op.Operand.NONE:
+        return f"offset {pc}: {info.name}"
+    meaning = MEANING[info.operand](code, arg)
+    return f"offset {pc}: {info.name} {arg} {meaning}".rstrip()
+
+
+class Debugger(cmd.Cmd):
+    """The command loop over one debugged program (``code`` compiled from ``file``)."""
+
+    def __init__(self, code, file: str, text: str, config: VMConfig, stdin=None, stdout=None):
+        stdin, stdout = stdin or sys.stdin, stdout or sys.stdout
+        self.interactive = stdin.isatty() and stdout.isatty()
+        super().__init__(stdin=stdin, stdout=stdout)
+        self.use_rawinput = self.interactive
+        self.prompt = PROMPT if self.interactive else ""
+        self.code, self.file = code, file
+        self.lines = split_source_lines(text)
+        self.controller = Controller(file)
+        self.policy = ManualPolicy(self.controller.ask)
+        self.machine = Machine(config, stdout=stdout, events=self.controller,
+                               source_lines={file: self.lines}, policy=self.policy)  # fmt: skip
+        self.status: int | None = None
+        self.stop: Stop | None = None
+        self.selected = 0
+
+    # -- running the program
+    def start(self) -> None:
+        """Start the program; it halts before its first instruction."""
+
+        def runner() -> None:
+            try:
+                self.status = self.machine.run(self.code)
+            finally:
+                self.controller.end()
+
+        threading.Thread(target=runner, name="minivm-debuggee", daemon=True).start()
+        self._await_stop()
+        self.controller.take_notes()
+
+    def _await_stop(self) -> None:
+        self.stop = self.controller.wait()
+        self.machine.output.flush()
+        if self.stop is None:
+            self._ended()
+            return
+        self.selected = self.stop.thread.tid
+
+    def _ended(self) -> None:
+        while self.status is None:
+            threading.Event().wait(0.01)
+        for note in self.controller.take_notes():
+            self.say(f"  -- {note}")
+        self.say(f"the program ended (exit status {self.status})")
+
+    def _resume(self, mode: str, steps: int = 1) -> None:
+        if self.stop is None:
+            self.say("the program has ended (quit to leave)")
+            return
+        thread = self._thread(self.selected)
+        frame = thread.frames[-1] if thread is not None and thread.frames else None
+        next_from = (len(thread.frames), frame[FRAME_CODE].line_of(frame[FRAME_PC])) if frame else (0, 0)
+        self.controller.resume(mode, self.selected, steps, next_from)
+        self._await_stop()
+        if self.stop is not None:
+            self._show_stop()
+
+    def _show_stop(self) -> None:
+        stop = self.stop
+        assert stop is not None
+        for note in self.controller.take_notes():
+            self.say(f"  -- {note}")
+        if stop.kind in ("check", "release"):
+            what = f"check in thread {stop.thread.tid}" if stop.kind == "check" else "the GIL is free"
+            names = [f"{t.tid} ({'holds the GIL' if t is self.machine.gil.holder else 'waiting'})"
+                     for t in stop.candidates]  # fmt: skip
+            self.say(f"{what}: who runs next? candidates: {', '.join(names)} (answer: run T)")
+            return
+        self.say(f"thread {stop.thread.tid} {self._where_line(stop.thread)}")
+
+    def _where_line(self, thread) -> str:
+        frame = thread.frames[-1]
+        code, pc = frame[FRAME_CODE], frame[FRAME_PC]
+        line = code.line_of(pc)
+        text = self.lines[line - 1].strip() if code.file == self.file and 0 < line <= len(self.lines) else ""
+        return f"at {code.file}:{line} in {code.display_name}, {instruction_text(code, pc)}\n    {text}"
+
+    # -- helpers
+    def say(self, text: str) -> None:
+        """One answer line (or several), in order with the program's own output."""
+        self.machine.output.write_line(text)
+        self.machine.output.flush()
+
+    def _thread(self, tid: int):
+        return next((t for t in self.machine.scheduler.threads if t.tid == tid), None)
+
+    def _selected_frame(self):
+        thread = self._thread(self.selected)
+        if thread is None or not thread.frames:
+            return None
+        return thread.frames[-1]
+
+    @staticmethod
+    def _count(arg: str, default: int | None = None) -> int | None:
+        if not arg.strip() and default is not None:
+            return default
+        try:
+            value = int(arg.strip().replace("_", ""))
+        except ValueError:
+            return None
+        return value if value >= 0 else None
+
+    # -- cmd's hooks
+    def precmd(self, line: str) -> str:
+        if not self.interactive and line != "EOF":
+            self.say((PROMPT + line).rstrip())
+        return line
+
+    def onecmd(self, line: str) -> bool:
+        try:
+            return super().onecmd(line)
+        except Exception as error:  # a bug of the debugger must not end the session
+            self.say(f"error: {error}")
+            return False
+
+    def emptyline(self) -> bool:
+        return False
+
+    def default(self, line: str) -> bool:
+        self.say(f"unknown command '{line.split()[0]}' (try help)")
+        return False
+
+    # -- going on
+    def do_step(self, arg: str) -> bool:
+        """step [N]: run N instructions (default 1) of the selected thread, then stop."""
+        steps = self._count(arg, 1)
+        if not steps:
+            self.say(f"usage: step [N] (N a whole number, at least 1), not {arg.strip()!r}")
+            return False
+        self._resume("step", steps)
+        return False
+
+    def do_next(self, arg: str) -> bool:
+        """next: run the selected thread to its next line (over calls), then stop."""
+        if arg.strip():
+            self.say("usage: next (no arguments)")
+            return False
+        self._resume("next")
+        return False
+
+    def do_continue(self, arg: str) -> bool:
+        """continue: run until a breakpoint, a question of schedule manual, or the end."""
+        if arg.strip():
+            self.say("usage: continue (no arguments)")
+            return False
+        self._resume("continue")
+        return False
+
+    do_s, do_n, do_c = do_step, do_next, do_continue
+
+    # -- breakpoints
+    def _function_names(self) -> set[str]:
+        names, todo = set(), [self.code]
+        while todo:
+            code = todo.pop()
+            names.add(code.name)
+            todo.extend(code.nested())
+        return names
+
+    def do_break(self, arg: str) -> bool:
+        """break LINE | break FUNC: stop when any thread reaches that line or enters that
+        function; break alone lists the breakpoints."""
+        where = arg.strip()
+        control = self.controller
+        if not where:
+            shown = [f"line {n}" for n in sorted(control.break_lines)] + sorted(control.break_functions)
+            self.say("breakpoints: " + (", ".join(shown) if shown else "none"))
+        elif where.isdigit():
+            line = int(where)
+            if not 1 <= line <= len(self.lines):
+                self.say(f"no line {line} in {self.file} (it has {len(self.lines)} lines)")
+            else:
+                control.break_lines.add(line)
+                self.say(f"breakpoint at {self.file}:{line}")
+        elif where in self._function_names() and where != "<main>":
+            control.break_functions.add(where)
+            self.say(f"breakpoint at function {where}")
+        else:
+            self.say(f"usage: break LINE or break FUNC (no function named {where!r})")
+        return False
+
+    def do_clear(self, arg: str) -> bool:
+        """clear [LINE | FUNC]: remove one breakpoint, or all of them."""
+        where = arg.strip()
+        control = self.controller
+        if not where:
+            control.break_lines.clear()
+            control.break_functions.clear()
+            self.say("all breakpoints cleared")
+        elif where.isdigit() and int(where) in control.break_lines:
+            control.break_lines.discard(int(where))
+            self.say(f"breakpoint at line {where} cleared")
+        elif where in control.break_functions:
+            control.break_functions.discard(where)
+            self.say(f"breakpoint at function {where} cleared")
+        else:
+            self.say(f"no breakpoint at {where!r}")
+        return False
+
+    do_b = do_break
+
+    # -- looking
+    def do_threads(self, arg: str) -> bool:
+        """threads: every thread: id, state, locks held, function and line (* selected)."""
+        for line in inspect.threads_text(self.machine, self.selected):
+            self.say(line)
+        return False
+
+    def do_thread(self, arg: str) -> bool:
+        """thread N: select thread N for where, locals, print, list, dis and step."""
+        tid = self._count(arg)
+        if tid is None or self._thread(tid) is None:
+            self.say(f"usage: thread N (one of: {', '.join(str(t.tid) for t in self.machine.scheduler.threads)})")
+            return False
+        self.selected = tid
+        thread = self._thread(tid)
+        where = inspect.place(thread) if thread.state != DONE else ""
+        self.say(f"thread {tid}: {inspect.state(thread)}  {where}".rstrip())
+        return False
+
+    def do_where(self, arg: str) -> bool:
+        """where: the selected thread's call chain, outermost first."""
+        thread = self._thread(self.selected)
+        if thread is None or not thread.frames:
+            self.say(f"thread {self.selected} has no frames")
+            return False
+        for depth, frame in enumerate(thread.frames):
+            code, pc = frame[FRAME_CODE], frame[FRAME_PC]
+            mark = ">" if depth == len(thread.frames) - 1 else " "
+            self.say(f"{mark} {code.file}:{code.line_of(pc)} in {code.display_name}")
+        return False
+
+    do_bt = do_where
+
+    def do_locals(self, arg: str) -> bool:
+        """locals: the selected frame's variables (captured ones too) and its value stack."""
+        frame = self._selected_frame()
+        if frame is None:
+            self.say(f"thread {self.selected} has no frames")
+            return False
+        variables = inspect.frame_variables(frame)
+        for name, value in variables:
+            self.say(f"{name} = {to_repr(value)}")
+        if not variables:
+            self.say("no variables set")
+        self.say(f"stack: {inspect.stack_text(frame)}")
+        return False
+
+    def do_print(self, arg: str) -> bool:
+        """print EXPR: the value of a minivm expression in the selected frame (it only looks)."""
+        if not arg.strip():
+            self.say("usage: print EXPR")
+            return False
+        try:
+            self.say(to_repr(inspect.evaluate(arg, self._selected_frame(), self.machine)))
+        except ValueError as error:
+            self.say(f"cannot print: {error}")
+        return False
+
+    do_p = do_print
+
+    def do_list(self, arg: str) -> bool:
+        """list: the source around the selected thread's line."""
+        frame = self._selected_frame()
+        if frame is None or frame[FRAME_CODE].file != self.file:
+            self.say(f"no source to show for thread {self.selected}")
+            return False
+        line = frame[FRAME_CODE].line_of(frame[FRAME_PC])
+        for number in range(max(1, line - 5), min(len(self.lines), line + 5) + 1):
+            mark = "->" if number == line else "  "
+            self.say(f"{number:4d} {mark} {self.lines[number - 1]}".rstrip())
+        return False
+
+    do_l = do_list
+
+    def do_dis(self, arg: str) -> bool:
+        """dis: the bytecode around the selected thread's next instruction."""
+        frame = self._selected_frame()
+        if frame is None:
+            self.say(f"thread {self.selected} has no frames")
+            return False
+        code, pc = frame[FRAME_CODE], frame[FRAME_PC]
+        for offset in range(max(0, pc - 5), min(len(code.instructions), pc + 6)):
+            mark = "-->" if offset == pc else "   "
+            self.say(f"{mark} {code.line_of(offset):4d}  {instruction_text(code, offset)}")
+        return False
+
+    def do_heap(self, arg: str) -> bool:
+        """heap: every live object: id, kind, reference count, value."""
+        for line in inspect.heap_text(self.machine):
+            self.say(line)
+        return False
+
+    def do_gil(self, arg: str) -> bool:
+        """gil: holder, waiters in order, ticks left until the check, the policy."""
+        for line in inspect.gil_text(self.machine, self.policy):
+            self.say(line)
+        return False
+
+    # -- scheduling
+    def do_run(self, arg: str) -> bool:
+        """run T: hand the GIL to thread T at the next check (at a check: now)."""
+        tid = self._count(arg)
+        thread = self._thread(tid) if tid is not None else None
+        if thread is None or thread.state == DONE:
+            live = [str(t.tid) for t in self.machine.scheduler.threads if t.state != DONE]
+            self.say(f"usage: run T (a thread that has not ended: {', '.join(live) or 'none'})")
+            return False
+        stop = self.stop
+        if stop is not None and stop.kind in ("check", "release"):
+            if thread not in stop.candidates:
+                self.say(f"thread {tid} cannot run now: it is {inspect.state(thread)}")
+                return False
+            stop.answer = thread
+            self.selected = tid
+            self._resume("step", 1)
+            return False
+        self.policy.run_next(tid)
+        self.say(f"at the next check the GIL goes to thread {tid}")
+        return False
+
+    def do_schedule(self, arg: str) -> bool:
+        """schedule manual | schedule fifo: ask who runs next at every check, or stop asking."""
+        mode = arg.strip()
+        if mode not in ("manual", "fifo"):
+            self.say(f"usage: schedule manual|fifo (now: {'manual' if self.policy.asking else 'fifo'})")
+            return False
+        self.policy.asking = mode == "manual"
+        self.say("every check asks who runs next" if mode == "manual" else "checks follow fifo order")
+        return False
+
+    def do_record(self, arg: str) -> bool:
+        """record FILE: save the schedule so far (who held the GIL for how many instructions)."""
+        path = arg.strip()
+        if not path:
+            self.say("usage: record FILE")
+            return False
+        slices = [list(s) for s in self.controller.slices]
+        if self.stop is not None and slices:
+            slices[-1][1] -= 1  # the instruction the program is stopped before has not run
+            if not slices[-1][1]:
+                slices.pop()
+        try:
+            write_schedule(path, self.file, self.machine.config.check_interval, slices)
+        except OSError as error:
+            self.say(f"cannot write {path}: {error.strerror}")
+            return False
+        self.say(f"schedule recorded to {path}: {len(slices)} slices, {sum(s[1] for s in slices)} instructions")
+        return False
+
+    def do_quit(self, arg: str) -> bool:
+        """quit: stop the program and leave."""
+        self.controller.quit()
+        self.machine.abort(None)
+        return True
+
+    do_q = do_quit
+
+    def do_EOF(self, arg: str) -> bool:
+        """Ctrl-D: leave, as quit does."""
+        return self.do_quit(arg)
+
+
+def run_debugger(code, file: str, text: str, config: VMConfig) -> int:
+    """``minivm debug FILE``: debug ``code`` (compiled from ``text``); returns exit status 0."""
+    debugger = Debugger(code, file, text, config)
+    debugger.start()
+    if debugger.stop is not None:
+        debugger.say(f"thread 0 stopped before the first instruction {debugger._where_line(debugger.stop.thread)}")
+    with contextlib.suppress(KeyboardInterrupt):
+        debugger.cmdloop()
+    debugger.machine.output.flush()
+    return 0
