@@ -101,6 +101,8 @@ class Debugger(cmd.Cmd):
         if self.stop is None:
             self.say("the program has ended (quit to leave)")
             return
+        if self.stop.kind == "release":  # the releaser is blocked: follow the next holder
+            self.selected = (self.stop.answer or self.stop.candidates[0]).tid
         thread = self._thread(self.selected)
         frame = thread.frames[-1] if thread is not None and thread.frames else None
         next_from = (len(thread.frames), frame[FRAME_CODE].line_of(frame[FRAME_PC])) if frame else (0, 0)
@@ -114,13 +116,15 @@ class Debugger(cmd.Cmd):
         assert stop is not None
         for note in self.controller.take_notes():
             self.say(f"  -- {note}")
-        if stop.kind in ("check", "release"):
-            what = f"check in thread {stop.thread.tid}" if stop.kind == "check" else "the GIL is free"
-            names = [f"{t.tid} ({'holds the GIL' if t is self.machine.gil.holder else 'waiting'})"
-                     for t in stop.candidates]  # fmt: skip
-            self.say(f"{what}: who runs next? candidates: {', '.join(names)} (answer: run T)")
+        if stop.kind == "release":
+            names = ", ".join(f"thread {t.tid}" for t in stop.candidates)
+            self.say(f"the GIL is free: who runs next? waiting: {names} (run T; step takes the first)")
             return
         self.say(f"thread {stop.thread.tid} {self._where_line(stop.thread)}")
+        if stop.kind == "check":
+            names = ", ".join(f"thread {t.tid}" for t in stop.candidates[1:])
+            self.say(f"check: thread {stop.thread.tid} holds the GIL, waiting: {names} "
+                     f"(step keeps thread {stop.thread.tid}, run T switches)")  # fmt: skip
 
     def _where_line(self, thread) -> str:
         frame = thread.frames[-1]

@@ -15,7 +15,10 @@ Design note
   deadlock the VM.
 * **Stops at a check** come from ``gil/manual.py``: with ``schedule manual`` the policy calls
   ``ask`` at each check where someone waits, and the check's thread halts there until the
-  person names who runs next (``run T``).
+  person names who runs next (``run T``). Only ``step`` asks at a check: ``next`` and
+  ``continue`` let the holder run on (gdb's ``scheduler-locking step``), while a holder that
+  blocks or ends always asks when two or more threads wait. The instruction shown at a check
+  stop is not counted again by the ``step`` that follows it.
 * **What is recorded.** ``slices`` is the schedule as it happened: ``[thread id, instructions]``
   for each stretch one thread held the GIL, in order. ``notes`` collects what happened while
   the program ran (spawns, blocks, ends, changes of GIL holder), shown at the next stop.
@@ -64,6 +67,8 @@ class Controller:
         self.slices: list[list[int]] = []
         self.notes: list[str] = []
         self._last: dict[int, tuple[int, int, int]] = {}
+        # The thread whose next instruction was already shown at a check stop: not counted.
+        self._shown_tid: int | None = None
 
     # -- the guest's side (called by running threads)
     def instr(self, thread: GuestThread, code, pc: int, opcode: int, arg: object) -> None:
@@ -77,6 +82,9 @@ class Controller:
         place = (depth, line, id(code))
         new_line = self._last.get(tid) != place
         self._last[tid] = place
+        if self._shown_tid == tid:
+            self._shown_tid = None
+            return
         kind = self._stop_kind(thread, depth, line)
         if kind is None and new_line and self._at_breakpoint(code, pc, line):
             kind = "breakpoint"
@@ -118,6 +126,8 @@ class Controller:
     def ask(self, holder: GuestThread | None, candidates: list[GuestThread]) -> GuestThread:
         """``ManualPolicy``'s question: who holds the GIL next? The asking thread halts until
         the person answers; no answer keeps the holder (or, at a release, the first waiter)."""
+        if holder is not None and self.mode != "step":
+            return holder  # next and continue run on: only stepping asks at a check
         stop = Stop("check" if holder is not None else "release", holder or candidates[0], list(candidates))
         self._halt(stop)
         if stop.answer is not None:
@@ -158,6 +168,9 @@ class Controller:
     def resume(self, mode: str, step_tid: int = 0, steps: int = 1, next_from=(0, 0)) -> None:
         """Let the stopped thread go on, until what ``mode`` asks for."""
         with self.cond:
+            stop = self.stop
+            if stop is not None and stop.kind == "check" and stop.answer in (None, stop.thread):
+                self._shown_tid = stop.thread.tid
             self.mode, self.step_tid, self.steps_left, self.next_from = mode, step_tid, steps, next_from
             self.stop = None
             self.cond.notify_all()
