@@ -20,9 +20,11 @@ from minivm.gil.policies import POLICY_NAMES, check_policy_name
 
 EXIT_OK, EXIT_RUNTIME, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
 
-# Compiling a 3000-deep nested program recurses deeply on the host: give it room.
+# Compiling a deeply nested program (up to the parser's MAX_NESTING, 20,000 levels) recurses
+# on the host: the compiler gets a thread of its own with this stack and this recursion
+# limit, and nothing else does (guest threads run with the host's defaults, see machine.py).
 COMPILE_STACK_BYTES = 512 * 1024 * 1024
-HOST_RECURSION_LIMIT = 200_000
+COMPILE_RECURSION_LIMIT = 200_000
 
 
 class _UsageError(Exception):
@@ -192,7 +194,10 @@ def read_source(args: argparse.Namespace) -> tuple[str, str]:
 
 
 def with_big_stack(function: Callable[[], object]) -> object:
-    """Call ``function`` on a thread with a large stack and return (or raise) its result."""
+    """Call ``function`` on a thread with a large stack (``COMPILE_STACK_BYTES``) and a
+    raised host recursion limit (``COMPILE_RECURSION_LIMIT``), and return (or raise) its
+    result. The limit is the host's, for the whole process: the caller waits meanwhile, and
+    the previous limit is back when this returns."""
     outcome: dict[str, object] = {}
 
     def body() -> None:
@@ -202,15 +207,20 @@ def with_big_stack(function: Callable[[], object]) -> object:
             outcome["error"] = exc
 
     worker = threading.Thread(target=body, name="minivm-compile", daemon=True)
-    # The stack size applies when the OS thread is created, i.e. at start().
-    old = threading.stack_size()
-    threading.stack_size(COMPILE_STACK_BYTES)
+    old_limit = sys.getrecursionlimit()
+    sys.setrecursionlimit(max(old_limit, COMPILE_RECURSION_LIMIT))
     try:
-        worker.start()
+        # The stack size applies when the OS thread is created, i.e. at start().
+        old_size = threading.stack_size()
+        threading.stack_size(COMPILE_STACK_BYTES)
+        try:
+            worker.start()
+        finally:
+            threading.stack_size(old_size)
+        while worker.is_alive():
+            worker.join(0.05)
     finally:
-        threading.stack_size(old)
-    while worker.is_alive():
-        worker.join(0.05)
+        sys.setrecursionlimit(old_limit)
     if "error" in outcome:
         raise outcome["error"]  # type: ignore[misc]
     return outcome.get("value")
@@ -290,7 +300,6 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``minivm`` command; returns (and exits with) the status."""
-    sys.setrecursionlimit(HOST_RECURSION_LIMIT)
     if hasattr(sys, "set_int_max_str_digits"):
         sys.set_int_max_str_digits(0)  # ints of any size print in full
     parser = build_parser(command_word(sys.argv[1:] if argv is None else argv) or "")
