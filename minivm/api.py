@@ -68,7 +68,7 @@ class Result:
         return self.errors[0] if self.errors else None
 
 
-def compile(source: str, filename: str = "<string>") -> Program:  # noqa: A001 - the API's word
+def compile(source: str, filename: str = "<string>") -> Program:
     """Compile minivm ``source`` into a ``Program``.
 
     Raises ``minivm.errors.SourceError`` (with ``location``: file, line, column) for a syntax
@@ -76,10 +76,9 @@ def compile(source: str, filename: str = "<string>") -> Program:  # noqa: A001 -
     gives the file:line:col, the line and a caret as the command line prints them.
     Deeply nested sources compile on a thread with a large stack, as on the command line.
     """
-    from minivm.frontend.compiler import compile_source
-    from minivm.runtime.stack import with_big_stack
+    from minivm.frontend.room import compile_with_room
 
-    code = with_big_stack(lambda: compile_source(source, filename))
+    code = compile_with_room(source, filename)
     return Program(code=code, filename=filename, source=source)
 
 

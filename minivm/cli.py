@@ -12,17 +12,12 @@ import importlib
 import os
 import sys
 import threading
-from collections.abc import Callable
 
 from minivm import __version__
 from minivm.errors import SourceError, format_internal_error, format_source_error
 from minivm.gil.policies import POLICY_NAMES, check_policy_name
 
 EXIT_OK, EXIT_RUNTIME, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
-
-# Compiling a 3000-deep nested program recurses deeply on the host: give it room.
-COMPILE_STACK_BYTES = 512 * 1024 * 1024
-HOST_RECURSION_LIMIT = 200_000
 
 
 class _UsageError(Exception):
@@ -201,36 +196,11 @@ def read_source(args: argparse.Namespace) -> tuple[str, str]:
     return path, decode_source(data, path)
 
 
-def with_big_stack(function: Callable[[], object]) -> object:
-    """Call ``function`` on a thread with a large stack and return (or raise) its result."""
-    outcome: dict[str, object] = {}
-
-    def body() -> None:
-        try:
-            outcome["value"] = function()
-        except BaseException as exc:  # handed back to the caller's thread
-            outcome["error"] = exc
-
-    worker = threading.Thread(target=body, name="minivm-compile", daemon=True)
-    # The stack size applies when the OS thread is created, i.e. at start().
-    old = threading.stack_size()
-    threading.stack_size(COMPILE_STACK_BYTES)
-    try:
-        worker.start()
-    finally:
-        threading.stack_size(old)
-    while worker.is_alive():
-        worker.join(0.05)
-    if "error" in outcome:
-        raise outcome["error"]  # type: ignore[misc]
-    return outcome.get("value")
-
-
 def compile_program(name: str, text: str):
     """Source → code object on a big stack (deeply nested programs compile too)."""
-    from minivm.frontend.compiler import compile_source
+    from minivm.frontend.room import compile_with_room
 
-    return with_big_stack(lambda: compile_source(text, name))
+    return compile_with_room(text, name)
 
 
 def cmd_dis(args: argparse.Namespace) -> int:
@@ -245,11 +215,12 @@ def cmd_dis(args: argparse.Namespace) -> int:
 
 def cmd_experiment(args: argparse.Namespace) -> int:
     """``minivm experiment``: compile here, then run every combination."""
+    from minivm.api import Program
     from minivm.observe.experiment import run_experiment
 
     args.code, args.file = None, args.program
     name, text = read_source(args)
-    return run_experiment(args, name, text, compile_program(name, text))
+    return run_experiment(args, Program(code=compile_program(name, text), filename=name, source=text))
 
 
 def config_from_args(args: argparse.Namespace):
@@ -298,7 +269,6 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``minivm`` command; returns (and exits with) the status."""
-    sys.setrecursionlimit(HOST_RECURSION_LIMIT)
     if hasattr(sys, "set_int_max_str_digits"):
         sys.set_int_max_str_digits(0)  # ints of any size print in full
     parser = build_parser(command_word(sys.argv[1:] if argv is None else argv) or "")

@@ -2,8 +2,12 @@
 
 ``Machine.run`` is the VM's ``Py_Initialize`` plus ``Py_RunMain``: it creates the GIL, gives
 it to the main thread before the first instruction, runs the main thread on its own OS
-thread (with a large stack, so deep guest data can be printed), and waits until every
-thread has ended or the run is aborted.
+thread, and waits until every thread has ended or the run is aborted.
+
+Every guest thread, the main one included, runs on an OS thread of the host's default stack
+size: nothing the VM does on a guest thread recurses on the host (guest calls are frames in
+a list; printing and comparing deep data keep their own stacks, see ``values``), so a deep
+structure or a deep recursion needs the same room on every thread, which is none.
 """
 
 from __future__ import annotations
@@ -41,7 +45,6 @@ from minivm.runtime.output import Output
 from minivm.runtime.threads import DONE, GuestThread, Scheduler
 from minivm.runtime.values import UNSET
 
-MAIN_THREAD_STACK_BYTES = 512 * 1024 * 1024
 CHECK_PLACEMENTS = ("every", "backedge")
 
 
@@ -129,13 +132,7 @@ class Machine:
         self.main = self.scheduler.new_main([frame])
         host = threading.Thread(target=self.thread_main, args=(self.main,), name="minivm-0", daemon=True)
         self.main.host = host
-        # The stack size applies when the OS thread is created, i.e. at start().
-        old_size = threading.stack_size()
-        try:
-            threading.stack_size(MAIN_THREAD_STACK_BYTES)
-            host.start()
-        finally:
-            threading.stack_size(old_size)
+        host.start()
         try:
             while not self.finished.wait(0.05):
                 pass
