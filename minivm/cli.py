@@ -1,4 +1,4 @@
-"""The ``minivm`` command line: ``run``, ``dis``, ``bench`` and ``experiment``.
+"""The ``minivm`` command line: ``run``, ``dis``, ``bench``, ``explore`` and ``experiment``.
 
 Exit status: 0 success, 1 a runtime error in any thread, 2 bad input (usage, missing file,
 syntax or compile error), 130 interrupted. No error shows a Python traceback of the VM
@@ -142,6 +142,11 @@ def add_schedule_options(parser: argparse.ArgumentParser) -> None:
 # tests/test_startup.py checks that these help lines match what the modules register.
 LAZY_COMMANDS = {
     "bench": ("minivm.observe.bench", "add_bench_parser", "measure minivm against CPython itself"),
+    "explore": (
+        "minivm.explore.command",
+        "add_explore_parser",
+        "run a program under many schedules and report every outcome",
+    ),
     "experiment": (
         "minivm.observe.experiment",
         "add_experiment_parser",
@@ -190,6 +195,7 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
         else:
             sub.add_parser(name, help=help_line)
     sub.choices["experiment"].set_defaults(handler=cmd_experiment)
+    sub.choices["explore"].set_defaults(handler=cmd_explore)
     return parser
 
 
@@ -261,6 +267,15 @@ def cmd_experiment(args: argparse.Namespace) -> int:
     args.code, args.file = None, args.program
     name, text = read_source(args)
     return run_experiment(args, name, text, compile_program(name, text))
+
+
+def cmd_explore(args: argparse.Namespace) -> int:
+    """``minivm explore``: compile here, then run the program under many schedules."""
+    from minivm.explore.command import run_explore
+
+    args.code, args.file = None, args.program
+    name, text = read_source(args)
+    return run_explore(args, name, text, compile_program(name, text))
 
 
 def config_from_args(args: argparse.Namespace):
