@@ -228,3 +228,175 @@ def test_every_schedule_round_trips(schedule):
 def test_any_text_parses_or_is_a_format_error(text):
     with contextlib.suppress(ScheduleFormatError):
         parse(text)
+
+
+# ---------------------------------------------------------------------------------------
+# explore
+# ---------------------------------------------------------------------------------------
+
+TWO_INCREMENTS = """
+let counter = 0;
+fn bump() { counter += 1; }
+let a = spawn bump(); let b = spawn bump();
+join(a); join(b);
+print(counter);
+"""
+
+LOCKED = """
+let counter = 0;
+let l = lock();
+fn bump() { acquire(l); counter += 1; release(l); }
+let a = spawn bump(); let b = spawn bump();
+join(a); join(b);
+print(counter);
+"""
+
+PHILOSOPHERS = """
+let forks = [lock(), lock(), lock()];
+fn dine(i) {
+    let left = forks[i];
+    let right = forks[(i + 1) % 3];
+    acquire(left); acquire(right);
+    print("philosopher", i, "eats");
+    release(right); release(left);
+}
+let ps = [];
+for i in range(3) { push(ps, spawn dine(i)); }
+for p in ps { join(p); }
+"""
+
+# A depth-2 ordering bug: the check must run after `ready = 1` and before `data = 1`.
+ORDERING = """
+let data = 0;
+let ready = 0;
+fn producer() { ready = 1; data = 1; }
+fn consumer() { if ready == 1 { assert(data == 1, "saw ready before data"); } }
+let p = spawn producer(); let c = spawn consumer();
+join(p); join(c);
+"""
+
+
+def _program(source: str):
+    from minivm.explore.runner import Program
+    from minivm.frontend.compiler import compile_source
+
+    return Program("<test>", source, compile_source(source, "<test>"))
+
+
+def _brute_force(source: str, bound: int | None = None) -> list:
+    """Every schedule by plain recursion over choice sequences: run with a prefix, then branch
+    on every alternative of every decision past the prefix (independent of the dfs code)."""
+    from minivm.explore.points import SwitchPoints
+    from minivm.explore.runner import SWITCH, follow, run_once
+
+    program = _program(source)
+    points = SwitchPoints(program.code)
+    outcomes = []
+
+    def visit(prefix: list[int]) -> None:
+        result = run_once(program, points, follow(prefix))
+        outcomes.append(result.outcome)
+        choices = [index for _, index, _ in result.trace]
+        for i in range(len(prefix), len(result.trace)):
+            decision, _, before = result.trace[i]
+            for alternative in range(1, len(decision.candidates)):
+                cost = before + (decision.kind == SWITCH)
+                if bound is None or cost <= bound:
+                    visit([*choices[:i], alternative])
+
+    visit([])
+    return outcomes
+
+
+def _dfs(source: str, bound: int | None):
+    from minivm.explore.engine import explore
+    from minivm.explore.strategies import DFS
+
+    return explore(_program(source), DFS(bound))
+
+
+@pytest.mark.timeout(300)
+@pytest.mark.parametrize("source", [TWO_INCREMENTS, LOCKED, ORDERING], ids=["race", "locked", "ordering"])
+@pytest.mark.parametrize("bound", [None, 1])
+def test_dfs_enumerates_exactly_the_brute_force_schedules(source, bound):
+    from collections import Counter
+
+    expected = Counter(_brute_force(source, bound))
+    report = _dfs(source, bound)
+    assert report.exhausted
+    assert report.runs == sum(expected.values())
+    assert {outcome: found.count for outcome, found in report.outcomes.items()} == dict(expected)
+
+
+@pytest.mark.timeout(120)
+def test_two_increments_give_exactly_two_and_one():
+    report = _dfs(TWO_INCREMENTS, None)
+    assert sorted(o.output for o in report.outcomes) == ["1\n", "2\n"]
+    assert report.exhausted and not report.pruned
+    best = {o.output: f.preemptions for o, f in report.outcomes.items()}
+    assert best == {"2\n": 0, "1\n": 1}
+
+
+@pytest.mark.timeout(120)
+def test_a_locked_program_has_one_outcome():
+    report = _dfs(LOCKED, 2)
+    assert [o.output for o in report.outcomes] == ["2\n"]
+    assert report.exhausted
+
+
+@pytest.mark.timeout(300)
+def test_explore_finds_the_philosophers_deadlock_and_replays_it(tmp_path):
+    program = tmp_path / "dine.mv"
+    program.write_text(PHILOSOPHERS)
+    save = tmp_path / "found"
+    result = run_minivm("explore", str(program), "--stop-on", "deadlock", "--save", str(save), timeout=250)
+    assert result.returncode == 1, result.stderr
+    assert "deadlock" in result.stdout and "stopped: stopped at the first deadlock" in result.stdout
+    assert "explore:" in result.stderr  # the progress line
+    [deadlocked] = [p for p in sorted(save.iterdir()) if "deadlock" in _replay(program, p).stderr]
+    replayed = _replay(program, deadlocked)
+    assert replayed.returncode == 1 and "deadlock: every live thread is blocked" in replayed.stderr
+    assert "Traceback" not in replayed.stderr
+
+
+def _replay(program, schedule):
+    return run_minivm("run", "--replay", str(schedule), str(program), timeout=60)
+
+
+@pytest.mark.timeout(300)
+def test_explore_command_reports_and_saves_replayable_schedules(tmp_path):
+    program = tmp_path / "two.mv"
+    program.write_text(TWO_INCREMENTS)
+    save = tmp_path / "s"
+    result = run_minivm("explore", str(program), "--save", str(save), timeout=250)
+    assert result.returncode == 0, result.stderr
+    assert "outcomes: 2" in result.stdout
+    assert "space: exhausted" in result.stdout
+    outputs = sorted(_replay(program, path).stdout for path in save.iterdir())
+    assert outputs == ["1\n", "2\n"]
+
+
+@pytest.mark.timeout(300)
+def test_pct_finds_the_depth_two_bug_within_its_bound():
+    """PCT's guarantee: a bug of depth d is found in one run with probability at least
+    1/(n·k^(d-1)) (n threads, k decisions). Over many seeded runs the rate must reach it."""
+    from minivm.explore.engine import explore
+    from minivm.explore.strategies import PCT
+
+    runs = 150
+    strategy = PCT(depth=2, runs=runs, seed=7)
+    report = explore(_program(ORDERING), strategy)
+    hits = sum(f.count for o, f in report.outcomes.items() if "saw ready before data" in o.errors)
+    threads = 3
+    assert hits / runs >= 1 / (threads * strategy.k), (hits, strategy.k)
+
+
+@pytest.mark.timeout(300)
+def test_random_and_jobs_find_both_outcomes(tmp_path):
+    program = tmp_path / "two.mv"
+    program.write_text(TWO_INCREMENTS)
+    for extra in (["--strategy", "random", "--runs", "200"], ["--strategy", "pct", "--runs", "200", "--jobs", "2"]):
+        result = run_minivm("explore", str(program), "--save", str(tmp_path / "s"), *extra, timeout=250)
+        assert result.returncode == 0, result.stderr
+        assert "outcomes: 2" in result.stdout, result.stdout
+        assert "schedules run: 200" in result.stdout
