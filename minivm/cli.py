@@ -1,4 +1,4 @@
-"""The ``minivm`` command line: ``run``, ``dis``, ``bench`` and ``experiment``.
+"""The ``minivm`` command line: ``run``, ``dis``, ``bench``, ``explore`` and ``experiment``.
 
 Exit status: 0 success, 1 a runtime error in any thread, 2 bad input (usage, missing file,
 syntax or compile error), 130 interrupted. No error shows a Python traceback of the VM
@@ -122,11 +122,26 @@ def add_observe_options(parser: argparse.ArgumentParser) -> None:
                        help="draw the GIL timeline to a .png or .svg (needs minivm[plot])")  # fmt: skip
 
 
+def add_schedule_options(parser: argparse.ArgumentParser) -> None:
+    """Add ``--record`` and ``--replay`` to ``minivm run`` (see docs/schedules.md)."""
+    group = parser.add_argument_group("schedules").add_mutually_exclusive_group()
+    group.add_argument("--record", metavar="PATH",
+                       help="write the run's schedule (who ran how long, what time() returned) as JSON")  # fmt: skip
+    group.add_argument("--replay", metavar="SCHEDULE",
+                       help="rerun a recorded schedule exactly (a file, or a compact mvs1/... line); "
+                       "overrides --policy, --check-interval and --check-at")  # fmt: skip
+
+
 # Commands whose module is imported only when that command runs (start-up time): name ->
 # (module, function that registers its sub-parser, the one-line help ``minivm --help`` shows).
 # tests/test_startup.py checks that these help lines match what the modules register.
 LAZY_COMMANDS = {
     "bench": ("minivm.observe.bench", "add_bench_parser", "measure minivm against CPython itself"),
+    "explore": (
+        "minivm.explore.command",
+        "add_explore_parser",
+        "run a program under many schedules and report every outcome",
+    ),
     "experiment": (
         "minivm.observe.experiment",
         "add_experiment_parser",
@@ -158,6 +173,7 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
     source.add_argument("-c", dest="code", metavar="CODE", help="run CODE instead of a file")
     add_vm_options(run)
     add_observe_options(run)
+    add_schedule_options(run)
     run.set_defaults(handler=cmd_run)
 
     dis = sub.add_parser(
@@ -174,6 +190,7 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
         else:
             sub.add_parser(name, help=help_line)
     sub.choices["experiment"].set_defaults(handler=cmd_experiment)
+    sub.choices["explore"].set_defaults(handler=cmd_explore)
     return parser
 
 
@@ -223,6 +240,15 @@ def cmd_experiment(args: argparse.Namespace) -> int:
     return run_experiment(args, Program(code=compile_program(name, text), filename=name, source=text))
 
 
+def cmd_explore(args: argparse.Namespace) -> int:
+    """``minivm explore``: compile here, then run the program under many schedules."""
+    from minivm.explore.command import run_explore
+
+    args.code, args.file = None, args.program
+    name, text = read_source(args)
+    return run_explore(args, name, text, compile_program(name, text))
+
+
 def config_from_args(args: argparse.Namespace):
     """A ``VMConfig`` from parsed ``run`` options."""
     from minivm.runtime.machine import VMConfig
@@ -247,6 +273,14 @@ def cmd_run(args: argparse.Namespace) -> int:
 
     name, text = read_source(args)
     code = compile_program(name, text)
+    schedules = None  # first: a replay sets the check interval the observers report
+    if args.record or args.replay:
+        from minivm.schedule.session import ScheduleSession, ScheduleUsageError
+
+        try:
+            schedules = ScheduleSession(args, text)
+        except ScheduleUsageError as exc:
+            raise _UsageError(str(exc)) from None
     session = None
     if any(getattr(args, option) for option in OBSERVE_OPTIONS):
         from minivm.observe.options import ObserveSession
@@ -254,16 +288,34 @@ def cmd_run(args: argparse.Namespace) -> int:
         session = ObserveSession.from_args(args)
         if session.error:
             raise _UsageError(session.error)
+    events = session.events if session else None
+    if schedules and schedules.sinks():
+        from minivm.observe.events import EventBus
+
+        if events is None:
+            events = EventBus(schedules.sinks())
+        else:
+            events.sinks.extend(schedules.sinks())
     machine = Machine(
         config_from_args(args),
-        events=session.events if session else None,
+        events=events,
         source_lines={name: split_source_lines(text)},
+        policy=schedules.policy if schedules else None,
     )
+    if schedules:
+        schedules.attach(machine)
+        for note in schedules.notes:
+            print(note, file=sys.stderr)
     try:
         status = machine.run(code)
     finally:
         if session:
             session.finish(machine)
+    if schedules:
+        problem = schedules.finish()
+        if problem:
+            print(problem, file=sys.stderr)
+            return EXIT_USAGE
     return status
 
 

@@ -88,13 +88,21 @@ class Machine:
         stderr: TextIO | None = None,
         events=None,
         source_lines: dict[str, list[str]] | None = None,
+        policy=None,
     ):
         self.config = config or VMConfig()
         if self.config.check_interval < 1:
             raise ValueError("the check interval must be at least 1")
         if self.config.check_at not in CHECK_PLACEMENTS:
             raise ValueError(f"unknown check placement '{self.config.check_at}' (choose from: every, backedge)")
-        self.policy = make_policy(self.config.policy, self.config.switch_interval)
+        # ``policy``: a policy object to use instead of the one named in the config (replay and
+        # explore pass a controlled policy, minivm/schedule/control.py).
+        self.policy = policy or make_policy(self.config.policy, self.config.switch_interval)
+        # A policy that sets the length of every turn itself (``controls_turns``) is asked for
+        # each budget and called at the end of each turn (``boundary``); None otherwise.
+        self.turns = self.policy if self.policy.controls_turns else None
+        # What ``time()`` returns: the host's clock, or a recorded one (minivm/schedule/).
+        self.clock = time.monotonic
         self.events = events
         self.tracing = bool(events is not None and events.wants_instructions)
         self.gil = GIL(self.policy, threading.Lock(), events)
@@ -233,6 +241,8 @@ class Machine:
         budget = max(1, thread.until_check)
         if self.config.max_steps is not None:
             budget = max(1, min(budget, self.config.max_steps - self.steps))
+        if self.turns is not None:
+            budget = max(1, min(budget, self.turns.budget(thread)))
         thread.fast_code = self.config.fused
         return budget
 
@@ -268,6 +278,11 @@ class Machine:
             self.gil.check(thread)
             # Whether or not the GIL changed hands, a new check period starts now.
             thread.until_check = self.config.check_interval
+            if self.aborting:
+                raise ThreadAbort
+        if self.turns is not None:
+            # A controlled policy may end the turn here and hand the GIL to another thread.
+            self.turns.boundary(self.gil, thread)
             if self.aborting:
                 raise ThreadAbort
         if self.tracing:
