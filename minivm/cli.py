@@ -1,4 +1,4 @@
-"""The ``minivm`` command line: ``run``, ``repl``, ``debug``, ``dis``, ``bench`` and ``experiment``.
+"""The ``minivm`` command line: ``run``, ``repl``, ``debug``, ``dis``, ``bench``, ``explore`` and ``experiment``.
 
 Exit status: 0 success, 1 a runtime error in any thread, 2 bad input (usage, missing file,
 syntax or compile error), 130 interrupted. No error shows a Python traceback of the VM
@@ -12,17 +12,12 @@ import importlib
 import os
 import sys
 import threading
-from collections.abc import Callable
 
 from minivm import __version__
 from minivm.errors import SourceError, format_internal_error, format_source_error
 from minivm.gil.policies import POLICY_NAMES, check_policy_name
 
 EXIT_OK, EXIT_RUNTIME, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
-
-# Compiling a 3000-deep nested program recurses deeply on the host: give it room.
-COMPILE_STACK_BYTES = 512 * 1024 * 1024
-HOST_RECURSION_LIMIT = 200_000
 
 
 class _UsageError(Exception):
@@ -127,11 +122,26 @@ def add_observe_options(parser: argparse.ArgumentParser) -> None:
                        help="draw the GIL timeline to a .png or .svg (needs minivm[plot])")  # fmt: skip
 
 
+def add_schedule_options(parser: argparse.ArgumentParser) -> None:
+    """Add ``--record`` and ``--replay`` to ``minivm run`` (see docs/schedules.md)."""
+    group = parser.add_argument_group("schedules").add_mutually_exclusive_group()
+    group.add_argument("--record", metavar="PATH",
+                       help="write the run's schedule (who ran how long, what time() returned) as JSON")  # fmt: skip
+    group.add_argument("--replay", metavar="SCHEDULE",
+                       help="rerun a recorded schedule exactly (a file, or a compact mvs1/... line); "
+                       "overrides --policy, --check-interval and --check-at")  # fmt: skip
+
+
 # Commands whose module is imported only when that command runs (start-up time): name ->
 # (module, function that registers its sub-parser, the one-line help ``minivm --help`` shows).
 # tests/test_startup.py checks that these help lines match what the modules register.
 LAZY_COMMANDS = {
     "bench": ("minivm.observe.bench", "add_bench_parser", "measure minivm against CPython itself"),
+    "explore": (
+        "minivm.explore.command",
+        "add_explore_parser",
+        "run a program under many schedules and report every outcome",
+    ),
     "experiment": (
         "minivm.observe.experiment",
         "add_experiment_parser",
@@ -164,6 +174,7 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
     add_vm_options(run)
     add_observe_options(run)
     run.add_argument("--debug", action="store_true", help="debug the program (as minivm debug FILE)")
+    add_schedule_options(run)
     run.set_defaults(handler=cmd_run)
 
     debug = sub.add_parser(
@@ -199,6 +210,7 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
         else:
             sub.add_parser(name, help=help_line)
     sub.choices["experiment"].set_defaults(handler=cmd_experiment)
+    sub.choices["explore"].set_defaults(handler=cmd_explore)
     return parser
 
 
@@ -221,36 +233,11 @@ def read_source(args: argparse.Namespace) -> tuple[str, str]:
     return path, decode_source(data, path)
 
 
-def with_big_stack(function: Callable[[], object]) -> object:
-    """Call ``function`` on a thread with a large stack and return (or raise) its result."""
-    outcome: dict[str, object] = {}
-
-    def body() -> None:
-        try:
-            outcome["value"] = function()
-        except BaseException as exc:  # handed back to the caller's thread
-            outcome["error"] = exc
-
-    worker = threading.Thread(target=body, name="minivm-compile", daemon=True)
-    # The stack size applies when the OS thread is created, i.e. at start().
-    old = threading.stack_size()
-    threading.stack_size(COMPILE_STACK_BYTES)
-    try:
-        worker.start()
-    finally:
-        threading.stack_size(old)
-    while worker.is_alive():
-        worker.join(0.05)
-    if "error" in outcome:
-        raise outcome["error"]  # type: ignore[misc]
-    return outcome.get("value")
-
-
 def compile_program(name: str, text: str):
     """Source → code object on a big stack (deeply nested programs compile too)."""
-    from minivm.frontend.compiler import compile_source
+    from minivm.frontend.room import compile_with_room
 
-    return with_big_stack(lambda: compile_source(text, name))
+    return compile_with_room(text, name)
 
 
 def cmd_dis(args: argparse.Namespace) -> int:
@@ -265,11 +252,21 @@ def cmd_dis(args: argparse.Namespace) -> int:
 
 def cmd_experiment(args: argparse.Namespace) -> int:
     """``minivm experiment``: compile here, then run every combination."""
+    from minivm.api import Program
     from minivm.observe.experiment import run_experiment
 
     args.code, args.file = None, args.program
     name, text = read_source(args)
-    return run_experiment(args, name, text, compile_program(name, text))
+    return run_experiment(args, Program(code=compile_program(name, text), filename=name, source=text))
+
+
+def cmd_explore(args: argparse.Namespace) -> int:
+    """``minivm explore``: compile here, then run the program under many schedules."""
+    from minivm.explore.command import run_explore
+
+    args.code, args.file = None, args.program
+    name, text = read_source(args)
+    return run_explore(args, name, text, compile_program(name, text))
 
 
 def config_from_args(args: argparse.Namespace):
@@ -298,6 +295,14 @@ def cmd_run(args: argparse.Namespace) -> int:
         return cmd_debug(args)
     name, text = read_source(args)
     code = compile_program(name, text)
+    schedules = None  # first: a replay sets the check interval the observers report
+    if args.record or args.replay:
+        from minivm.schedule.session import ScheduleSession, ScheduleUsageError
+
+        try:
+            schedules = ScheduleSession(args, text)
+        except ScheduleUsageError as exc:
+            raise _UsageError(str(exc)) from None
     session = None
     if any(getattr(args, option) for option in OBSERVE_OPTIONS):
         from minivm.observe.options import ObserveSession
@@ -305,16 +310,34 @@ def cmd_run(args: argparse.Namespace) -> int:
         session = ObserveSession.from_args(args)
         if session.error:
             raise _UsageError(session.error)
+    events = session.events if session else None
+    if schedules and schedules.sinks():
+        from minivm.observe.events import EventBus
+
+        if events is None:
+            events = EventBus(schedules.sinks())
+        else:
+            events.sinks.extend(schedules.sinks())
     machine = Machine(
         config_from_args(args),
-        events=session.events if session else None,
+        events=events,
         source_lines={name: split_source_lines(text)},
+        policy=schedules.policy if schedules else None,
     )
+    if schedules:
+        schedules.attach(machine)
+        for note in schedules.notes:
+            print(note, file=sys.stderr)
     try:
         status = machine.run(code)
     finally:
         if session:
             session.finish(machine)
+    if schedules:
+        problem = schedules.finish()
+        if problem:
+            print(problem, file=sys.stderr)
+            return EXIT_USAGE
     return status
 
 
@@ -337,7 +360,6 @@ def cmd_repl(args: argparse.Namespace) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``minivm`` command; returns (and exits with) the status."""
-    sys.setrecursionlimit(HOST_RECURSION_LIMIT)
     if hasattr(sys, "set_int_max_str_digits"):
         sys.set_int_max_str_digits(0)  # ints of any size print in full
     parser = build_parser(command_word(sys.argv[1:] if argv is None else argv) or "")

@@ -66,7 +66,7 @@ def test_bench_quick_reports_every_figure(tmp_path):
     for workload in WORKLOADS:
         assert any(line.startswith(workload.name) for line in lines), workload.name
     for label in ("geometric mean ratio", "tick check", "the whole check", "tracing compiled in but off",
-                  "fifo GIL hand-off", "spawn+join", "start-up"):  # fmt: skip
+                  "fifo GIL hand-off", "spawn+join", "explore", "start-up"):  # fmt: skip
         assert any(label in line for line in lines), label
     figures = json.loads(out.read_text(encoding="utf-8"))
     assert figures["quick"] is True
@@ -75,5 +75,5 @@ def test_bench_quick_reports_every_figure(tmp_path):
         assert program["minivm_s"] > 0 and program["python_s"] > 0 and program["instructions_per_s"] > 0
         assert program["ratio"] == pytest.approx(program["minivm_s"] / program["python_s"])
     for key in ("geomean_ratio", "tick_check_overhead", "slow_path_overhead", "tracing_off_overhead",
-                "handoff_ratio", "spawn_ratio", "startup_ratio"):  # fmt: skip
+                "handoff_ratio", "spawn_ratio", "startup_ratio", "explore_schedules_per_s"):  # fmt: skip
         assert figures[key] > 0, key

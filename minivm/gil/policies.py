@@ -40,6 +40,10 @@ class Policy:
 
     name = "?"
     uses_gil = True
+    # True for a policy that decides the length of every turn itself (replay, explore: see
+    # minivm/schedule/control.py); the machine then asks it for ``budget(thread)`` and calls
+    # ``boundary(gil, thread)`` at every check of the loop.
+    controls_turns = False
 
     def acquire(self, gil: GIL, thread: GuestThread) -> None:
         """Take the GIL for ``thread`` now, or wait until this policy lets it."""

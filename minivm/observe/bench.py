@@ -3,7 +3,8 @@
 Every figure is a ratio against a baseline measured in the same process, a moment apart:
 each guest program against the same program in plain Python, the tick check against no
 GIL, a GIL hand-off against a bare ``threading.Condition`` ping-pong, a guest spawn+join
-against ``threading.Thread``, and start-up against ``python -c "import lark"``.
+against ``threading.Thread``, and start-up against ``python -c "import lark"``; and the
+speed of ``minivm explore`` in schedules per second (no baseline: the target is 300/s).
 """
 
 from __future__ import annotations
@@ -227,6 +228,28 @@ def startup(repeat: int) -> tuple[float, float]:
     return mine, base
 
 
+# Two threads, 82 instructions in all: the program ``minivm explore``'s speed target names.
+EXPLORE_PROGRAM = """let counter = 0;
+fn work(n) { for i in range(n) { counter += 1; } }
+let a = spawn work(3); let b = spawn work(3);
+join(a); join(b);
+print(counter);
+"""
+
+
+def explore_rate(seconds: float) -> tuple[float, int]:
+    """Schedules per second of ``minivm explore`` (dfs, preemption bound 2) on
+    ``EXPLORE_PROGRAM``, run for about ``seconds``; returns (rate, schedules run)."""
+    from minivm.explore.engine import explore
+    from minivm.explore.runner import Program
+    from minivm.explore.strategies import DFS
+    from minivm.frontend.compiler import compile_source
+
+    program = Program("<explore>", EXPLORE_PROGRAM, compile_source(EXPLORE_PROGRAM, "<explore>"))
+    report = explore(program, DFS(2), time_limit=seconds)
+    return report.runs / report.elapsed_s, report.runs
+
+
 def add_bench_parser(sub) -> None:
     """Register ``minivm bench``."""
     parser = sub.add_parser(
@@ -284,6 +307,8 @@ def cmd_bench(args: argparse.Namespace) -> int:
     guest_spawn, host_spawn = spawn_join(300 if args.quick else 1000)
     results["spawn_join_s"], results["thread_start_join_s"] = guest_spawn, host_spawn
     results["spawn_ratio"] = guest_spawn / host_spawn
+    _progress("bench: explore ...")
+    results["explore_schedules_per_s"], _ = explore_rate(0.5 if args.quick else 2.0)
     _progress("bench: start-up ...")
     mine, base = startup(3 if args.quick else 5)
     results["startup_s"], results["import_lark_s"] = mine, base
@@ -296,6 +321,7 @@ def cmd_bench(args: argparse.Namespace) -> int:
           f"({results['gil_handoff_s'] * 1e6:.1f} us vs {results['condition_handoff_s'] * 1e6:.1f} us)")  # fmt: skip
     print(f"spawn+join vs threading.Thread start+join:      {results['spawn_ratio']:.2f}x "
           f"({guest_spawn * 1e6:.0f} us vs {host_spawn * 1e6:.0f} us)")  # fmt: skip
+    print(f"explore, two threads, 82 instructions (dfs):    {results['explore_schedules_per_s']:.0f} schedules/s")
     print(f"start-up (hello world) vs python -c 'import lark': {results['startup_ratio']:.2f}x "
           f"({mine * 1000:.0f} ms vs {base * 1000:.0f} ms)")  # fmt: skip
     if args.json:

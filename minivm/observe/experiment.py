@@ -5,15 +5,11 @@ from __future__ import annotations
 
 import argparse
 import csv
-import io
-import itertools
 import statistics
 import sys
 
-from minivm.errors import split_source_lines
 from minivm.gil.policies import check_policy_name
 from minivm.observe.options import cannot_write
-from minivm.observe.stats import collect
 
 
 def _list_of(kind, name: str):
@@ -61,18 +57,6 @@ def add_experiment_parser(sub) -> None:
     parser.add_argument("--csv", metavar="PATH", help="also write the table as CSV")
     parser.add_argument("--plot", metavar="PATH", help="draw wall time and switches against the interval")
     parser.set_defaults(experiment=True)
-
-
-def run_once(code, source_lines, policy: str, check: int, switch: float) -> dict:
-    """One run of ``code`` in a fresh VM, its output discarded; returns its statistics."""
-    from minivm.runtime.machine import Machine, VMConfig
-
-    config = VMConfig(policy=policy, check_interval=check, switch_interval=switch)
-    machine = Machine(config, stdout=io.StringIO(), stderr=io.StringIO(), source_lines=source_lines)
-    status = machine.run(code)
-    stats = collect(machine)
-    stats["status"] = status
-    return stats
 
 
 def summarize(runs: list[dict]) -> dict:
@@ -129,29 +113,23 @@ def print_table(rows: list[dict], stream) -> None:
         stream.write("  ".join(c.ljust(w) for c, w in zip(line, widths, strict=True)).rstrip() + "\n")
 
 
-def run_experiment(args: argparse.Namespace, name: str, text: str, code) -> int:
-    """``minivm experiment`` on an already compiled program (the command line compiles it)."""
+def run_experiment(args: argparse.Namespace, program) -> int:
+    """``minivm experiment`` on an already compiled ``minivm.api.Program``."""
     for path in (args.csv, args.plot):
         problem = cannot_write(path)
         if problem:
             print(problem, file=sys.stderr)
             return 2
-    lines = {name: split_source_lines(text)}
-    combos = []
-    for policy, check in itertools.product(args.policy, args.check_interval):
-        switches = args.switch_interval if policy == "timed" else args.switch_interval[:1]
-        combos.extend((policy, check, s) for s in switches)
-    rows = []
-    total = len(combos) * args.repeat
-    done = 0
-    for policy, check, switch in combos:
-        runs = []
-        for _ in range(args.repeat):
-            done += 1
-            sys.stderr.write(f"\r[{done}/{total}] {policy} check={check} switch={switch:g} ...")
-            sys.stderr.flush()
-            runs.append(run_once(code, lines, policy, check, switch))
-        rows.append(summarize(runs))
+    from minivm.api import experiment
+
+    def progress(done: int, total: int, policy: str, check: int, switch: float) -> None:
+        sys.stderr.write(f"\r[{done}/{total}] {policy} check={check} switch={switch:g} ...")
+        sys.stderr.flush()
+
+    rows = experiment(
+        program, policies=args.policy, check_intervals=args.check_interval,
+        switch_intervals=args.switch_interval, repeat=args.repeat, progress=progress,
+    )  # fmt: skip
     sys.stderr.write("\r" + " " * 60 + "\r")
     print_table(rows, sys.stdout)
     if args.csv:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import re
-import time
 
 from minivm.errors import GuestError
 from minivm.runtime.threads import GuestLock, GuestThread
@@ -129,7 +128,7 @@ def _assert(thread: GuestThread, args: list) -> None:
 
 
 def _time(thread: GuestThread, args: list) -> float:
-    return time.monotonic()
+    return thread.vm.clock()  # the host's monotonic clock, or a recorded one
 
 
 def _sleep(thread: GuestThread, args: list) -> None:

@@ -572,7 +572,9 @@ def execute(vm: Machine, thread: GuestThread) -> object:
             error.chain = call_chain(frames)
         raise
     except RecursionError:
-        # Deep structures (printing or comparing a 100000-deep list) exhaust the host stack.
+        # A safety net: no walk over guest values recurses on the host (they raise the same
+        # guest error themselves past values.MAX_DATA_DEPTH), and guest threads run under
+        # the host's default recursion limit, which fits every thread's stack.
         frame[FRAME_PC] = pc
         error = GuestError("maximum recursion depth exceeded (structure too deeply nested)")
         error.thread_id = thread.tid

@@ -2,8 +2,12 @@
 
 ``Machine.run`` is the VM's ``Py_Initialize`` plus ``Py_RunMain``: it creates the GIL, gives
 it to the main thread before the first instruction, runs the main thread on its own OS
-thread (with a large stack, so deep guest data can be printed), and waits until every
-thread has ended or the run is aborted.
+thread, and waits until every thread has ended or the run is aborted.
+
+Every guest thread, the main one included, runs on an OS thread of the host's default stack
+size: nothing the VM does on a guest thread recurses on the host (guest calls are frames in
+a list; printing and comparing deep data keep their own stacks, see ``values``), so a deep
+structure or a deep recursion needs the same room on every thread, which is none.
 """
 
 from __future__ import annotations
@@ -41,7 +45,6 @@ from minivm.runtime.output import Output
 from minivm.runtime.threads import DONE, GuestThread, Scheduler
 from minivm.runtime.values import UNSET
 
-MAIN_THREAD_STACK_BYTES = 512 * 1024 * 1024
 CHECK_PLACEMENTS = ("every", "backedge")
 
 
@@ -92,8 +95,14 @@ class Machine:
             raise ValueError("the check interval must be at least 1")
         if self.config.check_at not in CHECK_PLACEMENTS:
             raise ValueError(f"unknown check placement '{self.config.check_at}' (choose from: every, backedge)")
-        # ``policy``: a policy object made elsewhere (the debugger's manual scheduler).
+        # ``policy``: a policy object to use instead of the one named in the config (replay and
+        # explore pass a controlled policy, minivm/schedule/control.py).
         self.policy = policy or make_policy(self.config.policy, self.config.switch_interval)
+        # A policy that sets the length of every turn itself (``controls_turns``) is asked for
+        # each budget and called at the end of each turn (``boundary``); None otherwise.
+        self.turns = self.policy if self.policy.controls_turns else None
+        # What ``time()`` returns: the host's clock, or a recorded one (minivm/schedule/).
+        self.clock = time.monotonic
         self.events = events
         self.tracing = bool(events is not None and events.wants_instructions)
         self.gil = GIL(self.policy, threading.Lock(), events)
@@ -131,13 +140,7 @@ class Machine:
         self.main = self.scheduler.new_main([frame])
         host = threading.Thread(target=self.thread_main, args=(self.main,), name="minivm-0", daemon=True)
         self.main.host = host
-        # The stack size applies when the OS thread is created, i.e. at start().
-        old_size = threading.stack_size()
-        try:
-            threading.stack_size(MAIN_THREAD_STACK_BYTES)
-            host.start()
-        finally:
-            threading.stack_size(old_size)
+        host.start()
         try:
             while not self.finished.wait(0.05):
                 pass
@@ -238,6 +241,8 @@ class Machine:
         budget = max(1, thread.until_check)
         if self.config.max_steps is not None:
             budget = max(1, min(budget, self.config.max_steps - self.steps))
+        if self.turns is not None:
+            budget = max(1, min(budget, self.turns.budget(thread)))
         thread.fast_code = self.config.fused
         return budget
 
@@ -276,6 +281,11 @@ class Machine:
             self.gil.check(thread)
             # Whether or not the GIL changed hands, a new check period starts now.
             thread.until_check = self.config.check_interval
+            if self.aborting:
+                raise ThreadAbort
+        if self.turns is not None:
+            # A controlled policy may end the turn here and hand the GIL to another thread.
+            self.turns.boundary(self.gil, thread)
             if self.aborting:
                 raise ThreadAbort
         if self.tracing:

@@ -4,6 +4,11 @@ Design note
 -----------
 * **One OS thread per guest thread** (``threading.Thread``, CPython's ``pthread_create``).
   A guest thread executes instructions only while it holds the GIL (``gil/lock.py``).
+* **Every guest thread gets the same room**: the host's default stack size and recursion
+  limit, the main thread included. Nothing a guest thread does recurses on the host in
+  proportion to its data or its calls (guest frames are a list; printing and comparing
+  keep their own stacks, ``values.MAX_DATA_DEPTH``), so no thread needs more, whatever
+  its number, and 10,000 threads reserve only default-sized stacks.
 * **One mutex for all scheduling state.** Thread states, guest locks, join lists and the
   GIL's own fields are guarded by the single ``mutex`` the GIL was built with, so "wake
   thread B and queue it for the GIL" is one atomic step.

@@ -22,6 +22,18 @@ class _Unset:
 
 UNSET = _Unset()
 
+# How deeply containers may nest for the walks over guest values (printing, ``str``, ``==``
+# and ``!=``). Every such walk keeps its own stack of open containers instead of recursing
+# on the host, so it needs no host stack at all and behaves the same in every guest thread,
+# on every host; the limit only bounds the work (two lists that contain themselves compare
+# deeper and deeper) and gives one clean guest error past it.
+MAX_DATA_DEPTH = 100_000
+
+
+def too_deeply_nested() -> GuestError:
+    """The guest error of a walk that would go more than ``MAX_DATA_DEPTH`` containers deep."""
+    return GuestError("maximum recursion depth exceeded (structure too deeply nested)")
+
 
 class MvList(list):
     """A guest list: a host list that the heap can count references to."""
@@ -172,15 +184,21 @@ def type_name(value: object) -> str:
 
 
 def to_str(value: object) -> str:
-    """How ``print`` and ``str`` show a value (a string as itself)."""
+    """How ``print`` and ``str`` show a value (a string as itself).
+
+    Raises ``GuestError`` (``too_deeply_nested``) for a structure more than
+    ``MAX_DATA_DEPTH`` containers deep."""
     cls = value.__class__
     if cls is str:
         return value  # type: ignore[return-value]
     return to_repr(value)
 
 
-def to_repr(value: object, _seen: set[int] | None = None) -> str:
-    """How a value shows inside a container: strings quoted, self-references as ``[...]``."""
+def to_repr(value: object) -> str:
+    """How a value shows inside a container: strings quoted, self-references as ``[...]``.
+
+    Raises ``GuestError`` (``too_deeply_nested``) for a structure more than
+    ``MAX_DATA_DEPTH`` containers deep."""
     cls = value.__class__
     if cls is str:
         return quote(value)  # type: ignore[arg-type]
@@ -190,54 +208,137 @@ def to_repr(value: object, _seen: set[int] | None = None) -> str:
         return "true" if value else "false"
     if cls is int or cls is float:
         return repr(value)
-    if cls is MvList:
-        seen = _seen if _seen is not None else set()
-        if id(value) in seen:
-            return "[...]"
-        seen.add(id(value))
-        text = "[" + ", ".join(to_repr(v, seen) for v in snapshot(value)) + "]"  # type: ignore[arg-type]
-        seen.discard(id(value))
-        return text
-    if cls is MvMap:
-        seen = _seen if _seen is not None else set()
-        if id(value) in seen:
-            return "{...}"
-        seen.add(id(value))
-        parts = [
-            f"{to_repr(k.value if k.__class__ is BoolKey else k, seen)}: {to_repr(v, seen)}"
-            for k, v in snapshot_items(value)  # type: ignore[arg-type]
-        ]
-        seen.discard(id(value))
-        return "{" + ", ".join(parts) + "}"
-    if cls is range:
-        return repr(value)
+    if cls is MvList or cls is MvMap:
+        return _nested_repr(value)
     return repr(value)
+
+
+def _nested_repr(root: object) -> str:
+    # Iterative: an explicit stack of the containers being printed, so the host stack stays
+    # flat whatever the depth (see MAX_DATA_DEPTH). Each entry is [items, next index, id,
+    # closing bracket, is a map]. ``path`` holds the ids of those containers: meeting one
+    # again means the structure contains itself, printed as ``[...]`` / ``{...}``.
+    out: list[str] = []
+    append = out.append
+    open_: list[list] = []
+    path: set[int] = set()
+    value = root
+    while True:
+        # ``value`` is a list or a map: open it (or show that it contains itself).
+        ident = id(value)
+        if ident in path:
+            append("[...]" if value.__class__ is MvList else "{...}")
+        else:
+            if len(open_) >= MAX_DATA_DEPTH:
+                raise too_deeply_nested()
+            path.add(ident)
+            if value.__class__ is MvList:
+                append("[")
+                open_.append([snapshot(value), 0, ident, "]", False])  # type: ignore[arg-type]
+            else:
+                append("{")
+                open_.append([snapshot_items(value), 0, ident, "}", True])  # type: ignore[arg-type]
+        # Show the items of the innermost open container up to the next container among
+        # them (then open that one), closing every container that has nothing left.
+        while open_:
+            top = open_[-1]
+            items, start, ident, closer, is_map = top
+            for i in range(start, len(items)):
+                if i:
+                    append(", ")
+                if is_map:
+                    key, value = items[i]
+                    if key.__class__ is str:
+                        append(quote(key))  # type: ignore[arg-type]
+                    else:
+                        append(to_repr(key.value if key.__class__ is BoolKey else key))
+                    append(": ")
+                else:
+                    value = items[i]
+                cls = value.__class__
+                if cls is int:
+                    append(repr(value))
+                elif cls is str:
+                    append(quote(value))  # type: ignore[arg-type]
+                elif cls is MvList or cls is MvMap:
+                    top[1] = i + 1
+                    break
+                else:
+                    append(to_repr(value))  # not a container: no recursion
+            else:
+                append(closer)
+                path.discard(ident)
+                open_.pop()
+                continue
+            break
+        else:
+            return "".join(out)
 
 
 def values_equal(a: object, b: object) -> bool:
     """``==``: by value for lists, maps and strings; ints and floats compare as numbers;
-    values of different kinds (booleans and numbers included) are unequal."""
+    values of different kinds (booleans and numbers included) are unequal.
+
+    Raises ``GuestError`` (``too_deeply_nested``) when the comparison has to go more than
+    ``MAX_DATA_DEPTH`` containers deep (also two lists that contain themselves)."""
     ca, cb = a.__class__, b.__class__
     if ca is not cb:
         if (ca is int or ca is float) and (cb is int or cb is float):
             return a == b
         return False
-    if ca is MvList:
-        if a is b:
-            return True
-        xs, ys = snapshot(a), snapshot(b)  # type: ignore[arg-type]
-        if len(xs) != len(ys):
-            return False
-        return all(values_equal(x, y) for x, y in zip(xs, ys, strict=True))
-    if ca is MvMap:
-        if a is b:
-            return True
-        pairs, other = snapshot_items(a), dict(snapshot_items(b))  # type: ignore[arg-type]
-        if len(pairs) != len(other):
-            return False
-        return all(
-            key in other and values_equal(value, other[key]) for key, value in pairs
-        )
+    if ca is MvList or ca is MvMap:
+        return a is b or _nested_equal(a, b)
     if ca is Function or ca is Builtin:
         return a is b
     return a == b
+
+
+def _nested_equal(a: object, b: object) -> bool:
+    # Iterative, depth first and left to right as a recursive walk would go (so it stops at
+    # the same first difference): an explicit stack of the container pairs being compared,
+    # each [left items, right items (a tuple, or a dict for maps), next index, is a map].
+    open_: list[list] = []
+    while True:
+        # ``a`` and ``b`` are two distinct lists or two distinct maps: open the pair.
+        if len(open_) >= MAX_DATA_DEPTH:
+            raise too_deeply_nested()
+        if a.__class__ is MvList:
+            xs, ys = snapshot(a), snapshot(b)  # type: ignore[arg-type]
+            if len(xs) != len(ys):
+                return False
+            open_.append([xs, ys, 0, False])
+        else:
+            pairs, other = snapshot_items(a), dict(snapshot_items(b))  # type: ignore[arg-type]
+            if len(pairs) != len(other):
+                return False
+            open_.append([pairs, other, 0, True])
+        # Compare the items of the innermost open pair up to the next pair of distinct
+        # containers among them (then open that one), dropping every pair that is done.
+        while open_:
+            top = open_[-1]
+            xs, ys, start, is_map = top
+            for i in range(start, len(xs)):
+                if is_map:
+                    key, a = xs[i]
+                    if key not in ys:
+                        return False
+                    b = ys[key]
+                else:
+                    a, b = xs[i], ys[i]
+                cls = a.__class__
+                if cls is b.__class__:
+                    if cls is int or cls is str:
+                        if a != b:
+                            return False
+                        continue
+                    if (cls is MvList or cls is MvMap) and a is not b:
+                        top[2] = i + 1
+                        break
+                if not values_equal(a, b):  # not two distinct containers: no recursion
+                    return False
+            else:
+                open_.pop()
+                continue
+            break
+        else:
+            return True

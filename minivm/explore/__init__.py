@@ -1,0 +1,1 @@
+"""Exploring interleavings: run a program under many schedules and collect every outcome."""

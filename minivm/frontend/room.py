@@ -1,0 +1,60 @@
+"""Room for the compiler: the one part of minivm that recurses on the host.
+
+Parsing, name resolution and compiling walk the syntax tree recursively, so a deeply nested
+program (up to the parser's ``MAX_NESTING``, 20,000 levels) needs a deep host stack. The
+compiler gets a thread of its own with a large stack and a raised host recursion limit, and
+nothing else does (guest threads run with the host's defaults, see ``runtime/machine.py``).
+The command line and the Python API (``minivm.compile``) both compile through here.
+"""
+
+from __future__ import annotations
+
+import sys
+import threading
+from collections.abc import Callable
+
+from minivm.bytecode.code import CodeObject
+
+COMPILE_STACK_BYTES = 512 * 1024 * 1024
+COMPILE_RECURSION_LIMIT = 200_000
+
+
+def with_big_stack(function: Callable[[], object]) -> object:
+    """Call ``function`` on a thread with a large stack (``COMPILE_STACK_BYTES``) and a
+    raised host recursion limit (``COMPILE_RECURSION_LIMIT``), and return (or raise) its
+    result. The limit is the host's, for the whole process: the caller waits meanwhile, and
+    the previous limit is back when this returns."""
+    outcome: dict[str, object] = {}
+
+    def body() -> None:
+        try:
+            outcome["value"] = function()
+        except BaseException as exc:  # handed back to the caller's thread
+            outcome["error"] = exc
+
+    worker = threading.Thread(target=body, name="minivm-compile", daemon=True)
+    old_limit = sys.getrecursionlimit()
+    sys.setrecursionlimit(max(old_limit, COMPILE_RECURSION_LIMIT))
+    try:
+        # The stack size applies when the OS thread is created, i.e. at start().
+        old_size = threading.stack_size()
+        threading.stack_size(COMPILE_STACK_BYTES)
+        try:
+            worker.start()
+        finally:
+            threading.stack_size(old_size)
+        while worker.is_alive():
+            worker.join(0.05)
+    finally:
+        sys.setrecursionlimit(old_limit)
+    if "error" in outcome:
+        raise outcome["error"]  # type: ignore[misc]
+    return outcome.get("value")
+
+
+def compile_with_room(source: str, file: str = "<input>") -> CodeObject:
+    """``compile_source`` on a thread with room for deep nesting; raises what it raises
+    (``SourceError`` for bad source)."""
+    from minivm.frontend.compiler import compile_source
+
+    return with_big_stack(lambda: compile_source(source, file))

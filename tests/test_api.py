@@ -1,0 +1,81 @@
+"""The Python API: docs/api.md run as a doctest, and the contract behind it."""
+
+from __future__ import annotations
+
+import doctest
+import io
+
+import pytest
+from golden import ROOT
+
+import minivm
+from minivm.errors import SourceError
+
+
+@pytest.mark.timeout(300)
+def test_docs_api_examples_run():
+    failures, tried = doctest.testfile(str(ROOT / "docs" / "api.md"), module_relative=False, verbose=False)
+    assert tried > 15
+    assert failures == 0
+
+
+def test_run_takes_source_text_and_prints_to_a_stream():
+    stream = io.StringIO()
+    result = minivm.run('print("hi", 1 + 2);', stdout=stream)
+    assert (result.output, stream.getvalue(), result.exit_status, result.error) == ("", "hi 3\n", 0, None)
+
+
+@pytest.mark.timeout(60)
+def test_thread_errors_and_deadlocks_are_results():
+    failed = minivm.run("fn f() { assert(false, \"no\"); }\nlet t = spawn f();\nlet ok = 1;")
+    assert failed.exit_status == 1
+    assert failed.error.message == "assertion failed: no"
+    assert failed.error.thread_id == 1
+    deadlock = minivm.run("let l = lock(); acquire(l);\nfn f() { acquire(l); }\njoin(spawn f());")
+    assert deadlock.exit_status == 1
+    assert deadlock.error.message.startswith("deadlock")
+
+
+def test_bad_source_and_bad_settings_raise():
+    with pytest.raises(SourceError) as caught:
+        minivm.compile("let = 1;", filename="x.mv")
+    assert caught.value.location.file == "x.mv"
+    with pytest.raises(ValueError, match="unknown policy"):
+        minivm.run("print(1);", policy="sometimes")
+    with pytest.raises(ValueError, match="check interval"):
+        minivm.run("print(1);", check_interval=0)
+    with pytest.raises(TypeError):
+        minivm.run(42)
+
+
+def test_a_program_runs_many_times_with_the_same_result():
+    program = minivm.compile("let s = 0; for i in range(100) { s += i; } print(s);")
+    assert {minivm.run(program).output for _ in range(3)} == {"4950\n"}
+
+
+def test_stats_and_heap_check():
+    result = minivm.run("let a = [1, [2]]; print(len(a));", heap_check=True)
+    assert result.exit_status == 0
+    assert "heap audit: ok" in result.error_output
+    assert result.stats["instructions"] > 0
+
+
+def test_dataframe_needs_pandas_only_when_asked():
+    rows = minivm.experiment("print(1);", policies=["fifo"])
+    assert len(rows) == 1 and rows[0]["policy"] == "fifo"
+    try:
+        import pandas  # noqa: F401
+    except ImportError:
+        with pytest.raises(ImportError):
+            rows.dataframe()
+    else:
+        assert list(rows.dataframe()["policy"]) == ["fifo"]
+
+
+def test_importing_minivm_does_not_load_the_api():
+    import subprocess
+    import sys
+
+    code = "import sys, minivm; print('minivm.api' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT)
+    assert out.stdout.strip() == "False"
