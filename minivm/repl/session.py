@@ -14,8 +14,8 @@ Design note
   prompt as a block: the person may still release a lock or end a wait with the next input.
   When an input arrives thread 0 wakes as a sleeper does: ``running``, then ``GIL.acquire``,
   waiting its turn like anyone else.
-* **Each input runs on a fresh host thread** with a large stack (as ``Machine.run`` gives the
-  main thread), so the host's own main thread stays free to read Ctrl-C: an interrupt sets
+* **Each input runs on a fresh host thread** (as ``Machine.run`` runs the main thread), so
+  the host's own main thread stays free to read Ctrl-C: an interrupt sets
   ``GuestThread.interrupt`` and the running input stops at its next check with the guest error
   ``interrupted (Ctrl-C)``, its call chain showing where it was. A thread blocked in ``join``
   or ``acquire`` reaches no check; a second Ctrl-C then ends the session (``abort``).
@@ -34,7 +34,7 @@ from minivm.bytecode.code import CodeObject
 from minivm.errors import GuestError, format_guest_error
 from minivm.gil.policies import ThreadAbort
 from minivm.runtime.interpreter import execute, make_frame
-from minivm.runtime.machine import MAIN_THREAD_STACK_BYTES, Machine, VMConfig
+from minivm.runtime.machine import Machine, VMConfig
 from minivm.runtime.threads import DONE, RUNNING, SLEEPING
 from minivm.runtime.values import UNSET
 
@@ -120,14 +120,11 @@ class Session:
                 finally:
                     done.set()
 
-        old = threading.stack_size()
-        threading.stack_size(MAIN_THREAD_STACK_BYTES)
-        try:
-            host = threading.Thread(target=body, name="minivm-0", daemon=True)
-            self.main.host = host
-            host.start()
-        finally:
-            threading.stack_size(old)
+        # The host's default stack, as for every guest thread (runtime/machine.py): nothing
+        # the VM does on a guest thread recurses on the host.
+        host = threading.Thread(target=body, name="minivm-0", daemon=True)
+        self.main.host = host
+        host.start()
         interrupts = 0
         while True:
             try:
