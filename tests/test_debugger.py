@@ -11,7 +11,7 @@ import sys
 import textwrap
 
 import pytest
-from golden import ROOT
+from golden import ROOT, run_minivm
 
 ENV = dict(os.environ, PYTHONIOENCODING="utf-8", PYTHONPATH=str(ROOT))
 LOST_UPDATE = """\
@@ -165,15 +165,19 @@ def test_threads_shows_a_blocked_join_and_a_held_lock(tmp_path):
 
 
 @pytest.mark.timeout(60)
-def test_record_writes_the_schedule(tmp_path):
+def test_record_writes_a_schedule_that_replays(tmp_path):
     commands = "record empty.json\ncontinue\nrecord all.json\nrecord /no/such/dir/x.json\nquit\n"
     out = session(tmp_path, LOST_UPDATE, commands)
-    assert "schedule recorded to empty.json: 0 slices, 0 instructions" in out
+    assert "schedule recorded to empty.json: 1 turns, 0 instructions (up to this stop)" in out
     assert "cannot write /no/such/dir/x.json: No such file or directory" in out
     data = json.loads((tmp_path / "all.json").read_text())
     assert data["format"] == "minivm-schedule" and data["version"] == 1 and data["check_interval"] == 100
-    assert [tid for tid, _count in data["slices"]] == [0, 1, 2, 0]
-    assert sum(count for _tid, count in data["slices"]) == 36
+    assert [tid for tid, _count, _end in data["turns"]] == [0, 1, 2, 0]
+    assert sum(count for _tid, count, _end in data["turns"]) == 36
+    program = tmp_path / "demo.mv"
+    for name in ("empty.json", "all.json"):
+        replayed = run_minivm("run", "--replay", str(tmp_path / name), str(program))
+        assert (replayed.returncode, replayed.stdout) == (0, "2\n"), replayed.stderr
 
 
 @pytest.mark.timeout(60)
@@ -222,9 +226,16 @@ def _doc_sessions():
     return found
 
 
+@pytest.fixture(scope="module")
+def doc_dir(tmp_path_factory):
+    """One folder for the whole page: a later block replays what an earlier one recorded."""
+    return tmp_path_factory.mktemp("debugging_md")
+
+
 @pytest.mark.timeout(60)
 @pytest.mark.parametrize(("program", "body"), _doc_sessions())
-def test_the_transcripts_of_docs_debugging_are_what_the_tools_print(tmp_path, program, body):
+def test_the_transcripts_of_docs_debugging_are_what_the_tools_print(doc_dir, program, body):
+    tmp_path = doc_dir
     command, *expected = body.rstrip("\n").split("\n")
     assert command.startswith("$ minivm ")
     if program is not None:

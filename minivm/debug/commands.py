@@ -26,13 +26,13 @@ from minivm.bytecode import opcodes as op
 from minivm.bytecode.disasm import MEANING
 from minivm.debug import inspect
 from minivm.debug.controller import Controller, Stop
-from minivm.debug.schedule import write_schedule
 from minivm.errors import split_source_lines
 from minivm.gil.manual import ManualPolicy
 from minivm.runtime.interpreter import FRAME_CODE, FRAME_PC
 from minivm.runtime.machine import Machine, VMConfig
 from minivm.runtime.threads import DONE
 from minivm.runtime.values import to_repr
+from minivm.schedule.model import program_hash
 
 PROMPT = "(mdb) "
 
@@ -60,10 +60,12 @@ class Debugger(cmd.Cmd):
         self.prompt = PROMPT if self.interactive else ""
         self.code, self.file = code, file
         self.lines = split_source_lines(text)
+        self.program_hash = program_hash(text)
         self.controller = Controller(file)
         self.policy = ManualPolicy(self.controller.ask)
         self.machine = Machine(config, stdout=stdout, events=self.controller,
                                source_lines={file: self.lines}, policy=self.policy)  # fmt: skip
+        self.controller.recorder.attach(self.machine)
         self.status: int | None = None
         self.stop: Stop | None = None
         self.selected = 0
@@ -393,17 +395,16 @@ class Debugger(cmd.Cmd):
         if not path:
             self.say("usage: record FILE")
             return False
-        slices = [list(s) for s in self.controller.slices]
-        if self.stop is not None and slices:
-            slices[-1][1] -= 1  # the instruction the program is stopped before has not run
-            if not slices[-1][1]:
-                slices.pop()
+        paused = self.stop is not None and not self.controller.finished
+        schedule = self.controller.recorder.schedule(self.program_hash, stopped=paused)
         try:
-            write_schedule(path, self.file, self.machine.config.check_interval, slices)
+            with open(path, "w", encoding="utf-8") as handle:
+                handle.write(schedule.to_json())
         except OSError as error:
             self.say(f"cannot write {path}: {error.strerror}")
             return False
-        self.say(f"schedule recorded to {path}: {len(slices)} slices, {sum(s[1] for s in slices)} instructions")
+        self.say(f"schedule recorded to {path}: {len(schedule.turns)} turns, {schedule.instructions} instructions"
+                 f"{' (up to this stop)' if paused else ''}; replay: minivm run --replay {path} {self.file}")
         return False
 
     def do_quit(self, arg: str) -> bool:

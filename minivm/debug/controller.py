@@ -32,6 +32,7 @@ import attrs
 
 from minivm.gil.policies import ThreadAbort
 from minivm.runtime.threads import DONE, GuestThread
+from minivm.schedule.record import Recorder
 
 
 @attrs.define(eq=False)
@@ -65,6 +66,8 @@ class Controller:
         self.break_lines: set[int] = set()
         self.break_functions: set[str] = set()
         self.slices: list[list[int]] = []
+        # The schedule as ``minivm run --record`` writes it (``record FILE``): fed the GIL events.
+        self.recorder = Recorder()
         self.notes: list[str] = []
         self._last: dict[int, tuple[int, int, int]] = {}
         # The thread whose next instruction was already shown at a check stop: not counted.
@@ -144,7 +147,8 @@ class Controller:
             raise ThreadAbort
 
     def gil_event(self, kind: str, thread: GuestThread, **fields) -> None:
-        """A GIL event: a change of holder becomes a note."""
+        """A GIL event: a change of holder becomes a note; the recorder sees every one."""
+        self.recorder.receive({"event": kind, "thread": thread.tid, **fields})
         if kind == "gil_acquire" and (not self.slices or self.slices[-1][0] != thread.tid):
             self.notes.append(f"thread {thread.tid} takes the GIL")
 

@@ -14,8 +14,10 @@ Design note
 * **How a turn ends.** ``p`` preempted (the policy switched at a check, or the controlled
   scheduler chose another thread), ``b`` the thread blocked (``join``, a contended
   ``acquire``, ``sleep``), ``x`` it exited, ``e`` the run ended while it held the GIL (an
-  error in the main thread, the step limit). Replay checks every end: a thread that blocks
-  where the recording has it run on is a divergence.
+  error in the main thread, the step limit), ``s`` the recording stopped there with the run
+  still going (the debugger's ``record`` mid-run): replay follows the turns up to that point
+  and then lets the run go on, deterministically, as the ``fifo`` hand-off would. Replay
+  checks every end: a thread that blocks where the recording has it run on is a divergence.
 * **Two forms.** JSON (``to_json`` / ``from_json``) for tools, and a compact line
   (``to_compact`` / ``from_compact``) to paste into an issue, in the spirit of Shuttle's
   schedule strings::
@@ -41,8 +43,9 @@ import attrs
 FORMAT = "minivm-schedule"
 VERSION = 1
 COMPACT_TAG = "mvs1"
-ENDS = ("p", "b", "x", "e")
-END_NAMES = {"p": "preempted", "b": "blocked", "x": "exited", "e": "the run ended"}
+ENDS = ("p", "b", "x", "e", "s")
+END_NAMES = {"p": "preempted", "b": "blocked", "x": "exited", "e": "the run ended",
+             "s": "the recording stopped"}  # fmt: skip
 
 
 class ScheduleFormatError(ValueError):

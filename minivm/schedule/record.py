@@ -76,32 +76,34 @@ class Recorder(Sink):
         assert self.machine is not None
         return self.machine.scheduler.threads[tid].instructions
 
-    def _add(self, tid: int, count: int, end: str) -> None:
-        if self.turns and self.turns[-1][0] == tid and self.turns[-1][2] == "p":
-            self.turns[-1][1] += count
-            self.turns[-1][2] = end
+    def _add(self, tid: int, count: int, end: str, turns: list[list] | None = None) -> None:
+        turns = self.turns if turns is None else turns
+        if turns and turns[-1][0] == tid and turns[-1][2] == "p":
+            turns[-1][1] += count
+            turns[-1][2] = end
         else:
-            self.turns.append([tid, count, end])
+            turns.append([tid, count, end])
 
-    def schedule(self, program: str) -> Schedule:
-        """The schedule of the finished run; ``program`` is the program's hash
-        (``model.program_hash``). A thread still holding the GIL at the end (the run was
-        aborted) gets a last turn ending ``e``."""
+    def schedule(self, program: str, stopped: bool = False) -> Schedule:
+        """The schedule of the run so far (the recorder goes on recording); ``program`` is the
+        program's hash (``model.program_hash``). A thread still holding the GIL gets a last
+        turn ending ``e`` (the run was aborted) or, with ``stopped`` (the run is paused and
+        goes on: a debugger's ``record``), ``s``."""
         machine = self.machine
         assert machine is not None
+        turns = [list(t) for t in self.turns]
         holder = machine.gil.holder
         if holder is not None and self._holder == holder.tid:
-            # The loop had not accounted its last instructions (it stopped on an error): count
-            # them as ``Machine.account`` would, without touching the thread.
+            # The loop had not accounted its last instructions (it stopped on an error, or is
+            # paused): count them as ``Machine.account`` would, without touching the thread.
             ran = holder.instructions + holder.budget - holder.ticks - self._start
-            self._add(holder.tid, ran, "e")
-            self._holder = -1
+            self._add(holder.tid, ran, "s" if stopped else "e", turns)
         config = machine.config
         return Schedule(
             program=program,
             policy=config.policy,
             check_interval=config.check_interval,
             check_at=config.check_at,
-            turns=tuple(Turn(*t) for t in self.turns),
+            turns=tuple(Turn(*t) for t in turns),
             times=tuple(self.times),
         )

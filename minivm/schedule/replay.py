@@ -18,6 +18,7 @@ Design note
 
 from __future__ import annotations
 
+import time
 from typing import TYPE_CHECKING
 
 from minivm.gil.policies import ThreadAbort
@@ -42,18 +43,30 @@ class ReplayDirector(Director):
         self.index = 0
         self.start = 0
         self.times_used = 0
+        # Past the stop of a schedule that ends in ``s``: the run goes on undirected.
+        self.free = False
+
+    def _go_free(self) -> None:
+        self.free = True
+        self.index = len(self.turns)
 
     def _where(self) -> str:
         return f"turn {self.index + 1} of {len(self.turns)}"
 
     def budget(self, thread: GuestThread) -> int:
+        if self.free:
+            return 1 << 62
         left = self.start + self.turns[self.index].count - thread.instructions
         return max(1, left)
 
     def due(self, thread: GuestThread) -> bool:
+        if self.free:
+            return False
         return thread.instructions - self.start >= self.turns[self.index].count
 
     def started(self, thread: GuestThread) -> None:
+        if self.free:
+            return
         turn = self.turns[self.index]
         if thread.tid != turn.thread:  # a bug of the policy, not of the schedule
             raise Divergence(f"{self._where()}: thread {thread.tid} got the GIL, the schedule has thread {turn.thread}")
@@ -61,6 +74,9 @@ class ReplayDirector(Director):
 
     def at_boundary(self, thread: GuestThread, candidates: list[GuestThread]) -> GuestThread:
         turn = self.turns[self.index]
+        if turn.end == "s":
+            self._go_free()
+            return thread
         if turn.end != "p":
             raise Divergence(
                 f"{self._where()}: thread {thread.tid} ran on past instruction {turn.count} of its "
@@ -69,9 +85,14 @@ class ReplayDirector(Director):
         return self._next(thread, candidates)
 
     def after_release(self, thread: GuestThread, reason: str, candidates: list[GuestThread]) -> GuestThread | None:
+        if self.free:
+            return candidates[0] if candidates else None
         turn = self.turns[self.index]
         ran = thread.instructions - self.start
         end = _REASON_END.get(reason, "p")
+        if turn.end == "s" and ran == turn.count:
+            self._go_free()
+            return candidates[0] if candidates else None
         if ran != turn.count or end != turn.end:
             raise Divergence(
                 f"{self._where()}: thread {thread.tid} {END_NAMES[end]} after {ran} instructions; "
@@ -106,6 +127,8 @@ class ReplayDirector(Director):
     def clock(self, vm: Machine) -> float:
         """The next recorded ``time()`` value; a divergence if there is none left."""
         if self.times_used >= len(self.schedule.times):
+            if self.free or (self.turns and self.turns[-1].end == "s"):
+                return time.monotonic()  # past the recording's stop: the real clock
             raise Divergence(
                 f"time() was called {self.times_used + 1} times; the recording has {len(self.schedule.times)}"
             )
@@ -115,6 +138,8 @@ class ReplayDirector(Director):
 
     def finish(self) -> Divergence | None:
         """After the run: a divergence if the program ended before the schedule did."""
+        if self.free:
+            return None
         last = len(self.turns) - 1
         if self.index < last:
             return Divergence(
