@@ -14,8 +14,9 @@ import sys
 import threading
 
 from minivm import __version__
+from minivm.arguments import policy_name, positive_float, positive_int
 from minivm.errors import SourceError, format_internal_error, format_source_error
-from minivm.gil.policies import POLICY_NAMES, check_policy_name
+from minivm.gil.policies import POLICY_NAMES
 
 EXIT_OK, EXIT_RUNTIME, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
 
@@ -32,45 +33,18 @@ class _ArgumentParser(argparse.ArgumentParser):
         self.exit(EXIT_USAGE, f"{self.prog}: error: {message}\n")
 
 
-def _positive_int(text: str) -> int:
-    try:
-        value = int(text.replace("_", ""))
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
-    return value
-
-
-def _positive_float(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a number of seconds, got {text!r}") from None
-    if not value > 0:
-        raise argparse.ArgumentTypeError(f"must be greater than 0, got {text}")
-    return value
-
-
-def _policy(text: str) -> str:
-    try:
-        return check_policy_name(text)
-    except ValueError as exc:
-        raise argparse.ArgumentTypeError(str(exc)) from None
-
-
 def add_vm_options(parser: argparse.ArgumentParser) -> None:
     """The options that configure a VM, shared by ``run`` and ``experiment``'s defaults."""
     parser.add_argument(
-        "--policy", type=_policy, default="ticks", metavar="NAME",
+        "--policy", type=policy_name, default="ticks", metavar="NAME",
         help=f"lock policy: {', '.join(POLICY_NAMES)} (default: ticks)",
     )
     parser.add_argument(
-        "--check-interval", type=_positive_int, default=100, metavar="N",
+        "--check-interval", type=positive_int, default=100, metavar="N",
         help="ticks (instructions) between checks (default: 100)",
     )
     parser.add_argument(
-        "--switch-interval", type=_positive_float, default=0.005, metavar="SECONDS",
+        "--switch-interval", type=positive_float, default=0.005, metavar="SECONDS",
         help="how long a waiter waits before a drop request, for the timed policy (default: 0.005)",
     )
     parser.add_argument(
@@ -79,20 +53,20 @@ def add_vm_options(parser: argparse.ArgumentParser) -> None:
         "or only at a function's entry and backward jumps (backedge, CPython 3.10+); default: every",
     )
     parser.add_argument(
-        "--host-switch-interval", type=_positive_float, default=None, metavar="SECONDS",
+        "--host-switch-interval", type=positive_float, default=None, metavar="SECONDS",
         help="the host Python's own switch interval while 2+ guest threads are alive "
         "(default: 1e-05, or 1e-06 under --policy none; see docs/gil.md)",
     )
     parser.add_argument(
-        "--recursion-limit", type=_positive_int, default=1000, metavar="N",
+        "--recursion-limit", type=positive_int, default=1000, metavar="N",
         help="maximum depth of guest calls (default: 1000)",
     )
     parser.add_argument(
-        "--max-steps", type=_positive_int, default=None, metavar="N",
+        "--max-steps", type=positive_int, default=None, metavar="N",
         help="stop with an error after N instructions in all (default: no limit)",
     )
     parser.add_argument(
-        "--max-threads", type=_positive_int, default=10_000, metavar="N",
+        "--max-threads", type=positive_int, default=10_000, metavar="N",
         help="refuse to spawn more than N threads in a run (default: 10000)",
     )
     parser.add_argument(
@@ -184,7 +158,7 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
         "lists them). The GIL follows fifo order until you choose. See docs/debugging.md.",
     )
     debug.add_argument("file", help="the .mv file to debug")
-    debug.add_argument("--check-interval", type=_positive_int, default=100, metavar="N",
+    debug.add_argument("--check-interval", type=positive_int, default=100, metavar="N",
                        help="ticks (instructions) between checks (default: 100)")  # fmt: skip
     debug.set_defaults(handler=cmd_debug, code=None)
 

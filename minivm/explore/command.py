@@ -14,6 +14,7 @@ import os
 import sys
 from concurrent.futures import ProcessPoolExecutor
 
+from minivm.arguments import non_negative_int, positive_int
 from minivm.schedule.session import save
 
 from .engine import STOP_ON, Report, explore
@@ -34,40 +35,25 @@ def add_explore_parser(sub) -> argparse.ArgumentParser:
     parser.add_argument("--strategy", choices=("dfs", "pct", "random"), default="dfs",
                         help="dfs: every schedule within the preemption bound (default); "
                         "pct: probabilistic concurrency testing; random: random choices")  # fmt: skip
-    parser.add_argument("--preemptions", type=_count, default=2, metavar="K",
+    parser.add_argument("--preemptions", type=non_negative_int, default=2, metavar="K",
                         help="dfs: at most K preemptions per schedule (default 2)")  # fmt: skip
-    parser.add_argument("--depth", type=_positive, default=2, metavar="D",
+    parser.add_argument("--depth", type=positive_int, default=2, metavar="D",
                         help="pct: the bug depth to aim for (default 2)")  # fmt: skip
-    parser.add_argument("--runs", type=_positive, default=None, metavar="N",
+    parser.add_argument("--runs", type=positive_int, default=None, metavar="N",
                         help="at most N schedules (pct and random: default 1000)")  # fmt: skip
     parser.add_argument("--seed", type=int, default=0, metavar="S", help="pct and random: the seed (default 0)")
     parser.add_argument("--time-limit", type=float, default=None, metavar="S", help="stop after S seconds")
-    parser.add_argument("--jobs", type=_positive, default=1, metavar="J",
+    parser.add_argument("--jobs", type=positive_int, default=1, metavar="J",
                         help="pct and random: split the runs over J processes (default 1)")  # fmt: skip
     parser.add_argument("--stop-on", choices=STOP_ON, default=None,
                         help="stop at the first outcome that is an error, a deadlock or a failed assert")  # fmt: skip
-    parser.add_argument("--max-steps", type=_positive, default=100_000, metavar="N",
+    parser.add_argument("--max-steps", type=positive_int, default=100_000, metavar="N",
                         help="instructions per run before it counts as a runaway (default 100000)")  # fmt: skip
     parser.add_argument("--save", metavar="DIR", default=None,
                         help="where to save one schedule per outcome (default: FILE's name + .schedules)")  # fmt: skip
     return parser
 
 
-def _positive(text: str) -> int:
-    value = _count(text)
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
-    return value
-
-
-def _count(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"must not be negative, got {value}")
-    return value
 
 
 def _progress(report: Report) -> None:

@@ -86,7 +86,4 @@ class ManualPolicy(HandoffPolicy):
             if chosen is thread or chosen not in gil.waiters:
                 gil.releaser_reacquired += 1
                 return
-            gil.vacate(thread, "handoff")
-            gil.start_waiting(thread)
-            gil.hand_to(chosen)
-            self._wait_for_grant(gil, thread)
+            self._switch(gil, thread, chosen)

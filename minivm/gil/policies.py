@@ -114,12 +114,22 @@ class HandoffPolicy(Policy):
             if not self.yields_to(thread, chosen):
                 gil.releaser_reacquired += 1
                 return
-            # The releaser is queued before the next holder is woken (issue: a woken thread
-            # that ran before the releaser had queued saw no waiter and ran on).
-            gil.vacate(thread, "handoff")
-            gil.start_waiting(thread)
-            gil.hand_to(chosen)
-            self._wait_for_grant(gil, thread)
+            self._switch(gil, thread, chosen)
+
+    def _switch(self, gil: GIL, thread: GuestThread, chosen: GuestThread) -> None:
+        """The holder ``thread`` hands the GIL to the waiter ``chosen`` and queues behind it,
+        returning when it holds the GIL again (mutex held throughout). The releaser is queued
+        *before* the next holder is woken: a woken thread that ran before the releaser had
+        queued saw no waiter at its next check and ran on, so a traced fifo run differed."""
+        gil.vacate(thread, "handoff")
+        gil.start_waiting(thread)
+        self._give(gil, chosen)
+        self._wait_for_grant(gil, thread)
+
+    def _give(self, gil: GIL, chosen: GuestThread) -> None:
+        """Grant the free GIL to ``chosen`` and wake it (a controlled policy may also have to
+        reserve it for a thread still on its way)."""
+        gil.hand_to(chosen)
 
     def make_runnable(self, gil: GIL, thread: GuestThread) -> None:
         if gil.holder is None and not gil.waiters:

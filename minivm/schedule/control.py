@@ -106,10 +106,7 @@ class ControlledPolicy(HandoffPolicy):
                 raise ThreadAbort
             if chosen is thread:
                 return
-            gil.vacate(thread, "handoff")
-            gil.start_waiting(thread)
-            self._give(gil, chosen)
-            self._wait_for_grant(gil, thread)
+            self._switch(gil, thread, chosen)
 
     # -- the policy interface
     def acquire(self, gil: GIL, thread: GuestThread) -> None:

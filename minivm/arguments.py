@@ -1,0 +1,46 @@
+"""Argument types for the command line (argparse ``type=`` callables): whole numbers, seconds
+and policy names, each refused with a one-line reason. Shared by every command."""
+
+from __future__ import annotations
+
+import argparse
+
+from minivm.gil.policies import check_policy_name
+
+
+def non_negative_int(text: str) -> int:
+    """A whole number >= 0 (``_`` between digits allowed, as in the language)."""
+    try:
+        value = int(text.replace("_", ""))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must not be negative, got {value}")
+    return value
+
+
+def positive_int(text: str) -> int:
+    try:
+        value = int(text.replace("_", ""))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
+    return value
+
+
+def positive_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number of seconds, got {text!r}") from None
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"must be greater than 0, got {text}")
+    return value
+
+
+def policy_name(text: str) -> str:
+    try:
+        return check_policy_name(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
