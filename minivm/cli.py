@@ -17,6 +17,7 @@ from collections.abc import Callable
 from minivm import __version__
 from minivm.errors import SourceError, format_internal_error, format_source_error
 from minivm.gil.policies import POLICY_NAMES, check_policy_name
+from minivm.runtime.engine import ENGINE_NAMES, check_engine_name
 
 EXIT_OK, EXIT_RUNTIME, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
 
@@ -64,6 +65,13 @@ def _policy(text: str) -> str:
         raise argparse.ArgumentTypeError(str(exc)) from None
 
 
+def _engine(text: str) -> str:
+    try:
+        return check_engine_name(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
 def add_vm_options(parser: argparse.ArgumentParser) -> None:
     """The options that configure a VM, shared by ``run`` and ``experiment``'s defaults."""
     parser.add_argument(
@@ -93,6 +101,11 @@ def add_vm_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--heap-check", action="store_true",
         help="audit every reference count at exit (exit 1 on a mismatch)",
+    )
+    parser.add_argument(
+        "--engine", type=_engine, default="auto", metavar="NAME",
+        help=f"{', '.join(ENGINE_NAMES)}: the interpreter, or guest functions compiled to host "
+        "functions (default: auto, the compiled one unless tracing instructions or --max-steps)",
     )  # fmt: skip
 
 
@@ -161,6 +174,9 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
     dis_source = dis.add_mutually_exclusive_group(required=True)
     dis_source.add_argument("file", nargs="?", help="the .mv file to disassemble")
     dis_source.add_argument("-c", dest="code", metavar="CODE", help="disassemble CODE")
+    dis.add_argument(
+        "--compiled", action="store_true", help="show the host source the compiled engine generates"
+    )
     dis.set_defaults(handler=cmd_dis)
 
     for name, (module, function, help_line) in LAZY_COMMANDS.items():
@@ -229,7 +245,12 @@ def cmd_dis(args: argparse.Namespace) -> int:
 
     name, text = read_source(args)
     code = compile_program(name, text)
-    sys.stdout.write(disassemble(code))
+    if args.compiled:
+        from minivm.runtime.compiled.listing import compiled_listing
+
+        sys.stdout.write(compiled_listing(code))
+    else:
+        sys.stdout.write(disassemble(code))
     return EXIT_OK
 
 
@@ -254,6 +275,7 @@ def config_from_args(args: argparse.Namespace):
         max_steps=args.max_steps,
         max_threads=args.max_threads,
         heap_check=args.heap_check,
+        engine=args.engine,
     )
 
 
@@ -275,11 +297,14 @@ def cmd_run(args: argparse.Namespace) -> int:
         # The host switches threads only every 5 ms; switch far more often so that the
         # unguarded heap's races actually happen (see docs/gil.md).
         sys.setswitchinterval(1e-6)
-    machine = Machine(
-        config_from_args(args),
-        events=session.events if session else None,
-        source_lines={name: split_source_lines(text)},
-    )
+    try:
+        machine = Machine(
+            config_from_args(args),
+            events=session.events if session else None,
+            source_lines={name: split_source_lines(text)},
+        )
+    except ValueError as exc:  # an engine that cannot do what the options ask
+        raise _UsageError(f"minivm: {exc}") from None
     try:
         status = machine.run(code)
     finally:

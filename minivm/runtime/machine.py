@@ -26,6 +26,7 @@ from minivm.errors import (
 from minivm.gil.lock import GIL
 from minivm.gil.policies import ThreadAbort, make_policy
 from minivm.runtime.builtins import BUILTINS
+from minivm.runtime.engine import choose_engine, make_runner
 from minivm.runtime.heap import AuditReport, Heap
 from minivm.runtime.interpreter import (
     FRAME_CODE,
@@ -34,7 +35,6 @@ from minivm.runtime.interpreter import (
     FRAME_PC,
     FRAME_STACK,
     call_chain,
-    execute,
     make_frame,
 )
 from minivm.runtime.threads import DONE, GuestThread, Scheduler
@@ -56,6 +56,8 @@ class VMConfig:
     heap_check: bool = False
     # Run on the plain instructions even where fused ones exist (tracing always does).
     fused: bool = True
+    # auto, interp or compiled (see runtime/engine.py).
+    engine: str = "auto"
 
 
 def step_limit_error(thread: GuestThread, limit: int) -> GuestError:
@@ -125,6 +127,7 @@ class Machine:
         self.policy = make_policy(self.config.policy, self.config.switch_interval)
         self.events = events
         self.tracing = bool(events is not None and events.wants_instructions)
+        self.engine = choose_engine(self.config.engine, self.tracing, self.config.max_steps)
         self.gil = GIL(self.policy, threading.Lock(), events)
         self.heap = Heap()
         self.globals: dict[str, object] = dict(BUILTINS)
@@ -142,6 +145,7 @@ class Machine:
         self.audit_report: AuditReport | None = None
         self.started_ns = 0
         self.ended_ns = 0
+        self.run_thread = make_runner(self, self.engine)
 
     # -- running
     def run(self, code: CodeObject) -> int:
@@ -203,7 +207,7 @@ class Machine:
                 if self.aborting:
                     return
                 self.policy.resume(self.gil, thread)
-            thread.result = execute(self, thread)
+            thread.result = self.run_thread(thread)
         except ThreadAbort:
             return
         except GuestError as error:
