@@ -105,7 +105,7 @@ def add_vm_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--engine", type=_engine, default="auto", metavar="NAME",
         help=f"{', '.join(ENGINE_NAMES)}: the interpreter, or guest functions compiled to host "
-        "functions (default: auto, the compiled one unless tracing instructions or --max-steps)",
+        "functions (default: auto, the compiled one unless tracing instructions)",
     )  # fmt: skip
 
 

@@ -1,14 +1,14 @@
 """Which engine runs a machine's threads: the interpreter or the compiled tier.
 
 The interpreter (``interpreter.execute``) is the reference engine and the one that can stop
-at every instruction: tracing instructions (``--trace``, ``--trace-json``) and the step
-limit (``--max-steps``) need it. The compiled tier (``runtime/compiled``) runs the same
-programs with the same checks at the same instructions, several times faster.
+at every instruction: tracing instructions (``--trace``, ``--trace-json``) needs it. The
+compiled tier (``runtime/compiled``) runs the same programs with the same checks at the same
+instructions, several times faster. The step limit (``--max-steps``) works on both: it
+shortens the budget, so the check comes exactly where the limit falls, on either engine.
 
-``engine`` is ``auto`` (the compiled tier unless something needs every instruction),
-``interp`` or ``compiled``. Forcing ``compiled`` together with instruction tracing or a
-step limit is an error (``ValueError``; a usage error on the command line), not a silent
-change of engine.
+``engine`` is ``auto`` (the compiled tier unless instructions are traced), ``interp`` or
+``compiled``. Forcing ``compiled`` together with instruction tracing is an error
+(``ValueError``; a usage error on the command line), not a silent change of engine.
 """
 
 from __future__ import annotations
@@ -25,23 +25,13 @@ def check_engine_name(name: str) -> str:
     return name
 
 
-def needs_interpreter(tracing: bool, max_steps: int | None) -> str:
-    """Why a run must stop at every instruction ("" if it need not)."""
-    if tracing:
-        return "tracing every instruction"
-    if max_steps is not None:
-        return "a step limit (--max-steps)"
-    return ""
-
-
-def choose_engine(name: str, tracing: bool, max_steps: int | None) -> str:
+def choose_engine(name: str, tracing: bool) -> str:
     """``interp`` or ``compiled`` for a run; ``ValueError`` for an impossible combination."""
     check_engine_name(name)
-    reason = needs_interpreter(tracing, max_steps)
-    if name == "compiled" and reason:
-        raise ValueError(f"the compiled engine cannot run with {reason}: use --engine interp or auto")
+    if name == "compiled" and tracing:
+        raise ValueError("the compiled engine cannot trace every instruction: use --engine interp or auto")
     if name == "auto":
-        return "interp" if reason else "compiled"
+        return "interp" if tracing else "compiled"
     return name
 
 

@@ -150,6 +150,7 @@ def call_chain(frames: list[Frame], about_to_run: bool = False) -> tuple[CallSit
     it last ran (a caller's: the call); with ``about_to_run`` the innermost one names the
     instruction it is about to run instead (a stop between instructions, like the step limit)."""
     sites = []
+    frames = list(frames)  # one snapshot: a compiled thread's frames are read off its host stack
     for f in frames:
         code, pc = f[FRAME_CODE], f[FRAME_PC]
         offset = pc if about_to_run and f is frames[-1] else max(pc - 1, 0)
