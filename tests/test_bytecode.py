@@ -674,6 +674,8 @@ def test_main_imports_cli():
 COMPILED_TIER = (
     "minivm.runtime.compiled.structure",
     "minivm.runtime.compiled.emitter",
+    "minivm.runtime.compiled.units",
+    "minivm.runtime.compiled.regions",
     "minivm.runtime.compiled.codegen",
     "minivm.runtime.compiled.translation",
     "minivm.runtime.compiled.frames",

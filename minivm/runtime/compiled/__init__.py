@@ -24,6 +24,8 @@ Modules, in pipeline order:
   layout; anything else is ``Unsupported`` (the function stays interpreted).
 * ``emitter`` — one copy of one block: a simulated stack of host expressions, one template
   per opcode.
+* ``units`` — a node sequence cut into blocks, each with the control that ends it.
+* ``regions`` — several blocks (a loop's whole iteration) charged with one budget test.
 * ``codegen`` — the host function: blocks and their copies, control flow, call sites, and
   the table mapping each host line to its guest ``pc``.
 * ``translation`` — compile once per code object, cache it on the code object, fall back.

@@ -40,11 +40,12 @@ import re
 
 import attrs
 
-from minivm.bytecode import opcodes as op
 from minivm.bytecode.code import CodeObject
 from minivm.runtime.builtins import BUILTINS
 from minivm.runtime.compiled import structure as st
 from minivm.runtime.compiled.emitter import FAST, INT, SLOW, CopyEmitter, Entry, temp
+from minivm.runtime.compiled.regions import RegionWriter, region_guard
+from minivm.runtime.compiled.units import Unit, fits_region, is_call, stores_locals, units
 
 
 @attrs.frozen
@@ -87,9 +88,14 @@ class Writer:
         self.infos: list[LineInfo] = []
         self.indent = 0
 
-    def line(self, text: str, info: LineInfo) -> None:
-        self.lines.append("    " * self.indent + text)
+    def line(self, text: str, info: LineInfo, indent: int = 0) -> None:
+        self.lines.append("    " * (self.indent + indent) + text)
         self.infos.append(info)
+
+    def insert(self, at: int, text: str, info: LineInfo, indent: int = 0) -> None:
+        """A line before line ``at`` (a ``mark``), at the current indentation plus ``indent``."""
+        self.lines.insert(at, "    " * (self.indent + indent) + text)
+        self.infos.insert(at, info)
 
     def mark(self) -> int:
         return len(self.lines)
@@ -109,6 +115,7 @@ class FunctionGen:
         self.sites: list[tuple[int, int]] = []
         self.constants: dict[str, object] = {}
         self.max_indent = 0
+        self.regions = True  # whether runs of blocks may become regions here
 
     def info(self, pc: int, adjust: int = 0, kind: str = "code", name: str = "") -> LineInfo:
         self.max_indent = max(self.max_indent, self.writer.indent)
@@ -149,36 +156,73 @@ class FunctionGen:
             fname,
             "\n".join(w.lines) + "\n",
             (None, *w.infos),
-            tuple(self.sites),
+            tuple(dict.fromkeys(self.sites)),
             dict(self.constants),
             tuple(f"l{i}" for i in range(code.nlocals)),
         )
 
     # -- sequences and blocks
     def seq(self, nodes: tuple, stack: list[Entry] | None) -> list[Entry] | None:
-        """Write ``nodes``; returns the simulated stack after them, None if flow ended."""
-        pending: list[int] = []
-        for node in nodes:
+        """Write ``nodes``; returns the simulated stack after them, None if flow ended.
+        Runs of units that fit a region share one budget test (``regions``)."""
+        run = units(self.code, nodes)
+        i = 0
+        while i < len(run):
             if stack is None:
                 raise st.Unsupported("reachable code after the end of the flow")
-            if isinstance(node, st.Op):
-                pending.append(node.pc)
-                if self.opcode(node.pc) == op.CALL:
-                    stack = self.call(node.pc, self.block(pending, stack))
-                    pending = []
-                continue
-            if isinstance(node, st.Loop):
-                if pending:
-                    stack = self.block(pending, stack)
-                    pending = []
-                stack = self.loop(node, stack)
-                continue
-            pending.append(node.pc)
-            stack = self.control(node, self.block(pending, stack))
-            pending = []
-        if pending and stack is not None:
-            stack = self.block(pending, stack)
+            j = i
+            while self.regions and j < len(run) and fits_region(self.code, run[j]):
+                j += 1
+                if is_call(self.code, run[j - 1].control):
+                    break
+            if j - i >= 2:
+                stack = self.region(run[i:j], stack)
+                i = j
+            else:
+                stack = self.unit(run[i], stack)
+                i += 1
         return stack
+
+    def unit(self, unit: Unit, stack: list[Entry]) -> list[Entry] | None:
+        """One block, each instruction charged on its own, then its control."""
+        control = unit.control
+        if isinstance(control, st.Loop):
+            return self.loop(control, stack)
+        if unit.pcs:
+            stack = self.block(unit.pcs, stack)
+        if control is None:
+            return stack
+        if is_call(self.code, control):
+            return self.call(control.pc, stack)
+        return self.control(control, stack)
+
+    def region(self, run: list[Unit], stack: list[Entry]) -> list[Entry] | None:
+        """Several blocks with one budget test; else the same blocks one by one."""
+        w = self.writer
+        guard = region_guard(self, run, stack)
+        writer = RegionWriter(self, run, INT if guard else FAST, guard)
+        tests = "".join(f" and l{slot}.__class__ is int" for slot in sorted(guard))
+        head = self.info(run[0].pcs[0] if run[0].pcs else 0)
+        w.line(f"if budget >= {writer.total}{tests}:", head)
+        w.indent += 1
+        w.line(f"budget -= {writer.total}", head)
+        fast = writer.write(stack)
+        w.indent -= 1
+        w.line("else:", head)
+        w.indent += 1
+        self.regions = False  # a region holds no loop: nothing inside needs one of its own
+        normal: list[Entry] | None = stack
+        for unit in run:
+            if normal is None:
+                raise st.Unsupported("reachable code after the end of the flow")
+            normal = self.unit(unit, normal)
+        self.regions = True
+        w.indent -= 1
+        if (fast is None) != (normal is None) or (
+            fast is not None and not all(a.same(b) for a, b in zip(fast, normal, strict=True))  # type: ignore[arg-type]
+        ):
+            raise AssertionError(f"a region's two ways disagree at {run[0].pcs}: {fast} / {normal}")
+        return None if normal is None else _untyped(normal)
 
     def block(self, pcs: list[int], stack: list[Entry]) -> list[Entry]:
         """Write the copies of one block; returns the stack after it (before its control)."""
@@ -329,7 +373,7 @@ class FunctionGen:
         w = self.writer
         position = len(stack) - 1
         below = stack[:position]
-        if _stores_locals(self.code, node.right):
+        if stores_locals(self.code, node.right):
             below = self.materialize_locals(below, node.pc)
         top = stack[position]
         target = f"s{position}"
@@ -387,17 +431,6 @@ class FunctionGen:
 
 def _untyped(stack: list[Entry]) -> list[Entry]:
     return [entry.untyped() for entry in stack]
-
-
-def _stores_locals(code: CodeObject, nodes: tuple) -> bool:
-    stores = (op.STORE_LOCAL, op.CLEAR_LOCAL, op.MAKE_CELL)
-    for node in nodes:
-        if isinstance(node, st.Op) and code.instructions[node.pc][0] in stores:
-            return True
-        for child in ("then", "orelse", "right", "body"):
-            if _stores_locals(code, getattr(node, child, ())):
-                return True
-    return False
 
 
 def _host_name(code: CodeObject) -> str:

@@ -110,7 +110,10 @@ def constant_entry(gen, index: int) -> Entry:
 class CopyEmitter:
     """Writes one copy (``mode``) of one block's instructions onto ``gen``'s writer."""
 
-    def __init__(self, gen, mode: str, stack: list[Entry], pcs: list[int], guard: frozenset[int]):
+    def __init__(
+        self, gen, mode: str, stack: list[Entry], pcs: list[int], guard: frozenset[int],
+        stored: dict[int, Entry] | None = None, ahead: int = 0,
+    ):  # fmt: skip
         self.gen = gen
         self.code: CodeObject = gen.code
         self.mode = mode
@@ -118,7 +121,10 @@ class CopyEmitter:
         self.pcs = pcs
         self.guard = guard
         self.used_guards: set[int] = set()
-        self.stored: dict[int, Entry] = {}  # locals stored in this block: the entry stored
+        # Locals stored since the copy (or region) began: the entry stored, for its type.
+        self.stored: dict[int, Entry] = {} if stored is None else stored
+        # Ticks charged beyond this block's own (a region charges its longest path at once).
+        self.ahead = ahead
         self.index = 0  # position of the current instruction in the block
 
     # -- writing lines
@@ -126,7 +132,7 @@ class CopyEmitter:
         """One host line for the current instruction (errors on it map to its pc)."""
         n = len(self.pcs)
         i = self.index
-        adjust = -(i + 1) if self.mode == SLOW else n - 1 - i
+        adjust = -(i + 1) if self.mode == SLOW else self.ahead + n - 1 - i
         self.gen.writer.line(text, self.gen.info(self.pcs[i], adjust, kind, name))
 
     def live_temps(self) -> tuple[str, ...]:
@@ -173,13 +179,16 @@ class CopyEmitter:
             self.materialize(len(self.stack) - 1)
         return self.pop()
 
-    def canonical(self) -> list[Entry]:
-        """End of the copy: every slot in ``s<position>``, a local or a constant, so that
-        every copy of the block leaves its values in the same places."""
-        for position, entry in enumerate(self.stack):
-            if entry.kind == "pure" or (entry.kind == "temp" and entry.expr != f"s{position}"):
+    def canonical(self, below: int | None = None, locals_too: bool = False) -> list[Entry]:
+        """End of the copy: every slot (under ``below``) in ``s<position>``, a local or a
+        constant, so that every copy of the block leaves its values in the same places; with
+        ``locals_too`` locals are copied to their slots as well (before flow that branches)."""
+        for position, entry in enumerate(self.stack[:below]):
+            misplaced = entry.kind == "temp" and entry.expr != f"s{position}"
+            if entry.kind == "pure" or misplaced or (locals_too and entry.kind == "local"):
                 self.materialize(position)
         return self.stack
+
 
     # -- instructions
     def instruction(self, pc: int) -> None:
