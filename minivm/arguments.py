@@ -6,6 +6,7 @@ from __future__ import annotations
 import argparse
 
 from minivm.gil.policies import check_policy_name
+from minivm.runtime.engine import check_engine_name
 
 
 def non_negative_int(text: str) -> int:
@@ -42,5 +43,13 @@ def positive_float(text: str) -> float:
 def policy_name(text: str) -> str:
     try:
         return check_policy_name(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+def engine_name(text: str) -> str:
+    """An engine name (``auto``, ``interp``, ``compiled``), or the list of valid ones."""
+    try:
+        return check_engine_name(text)
     except ValueError as exc:
         raise argparse.ArgumentTypeError(str(exc)) from None

@@ -14,9 +14,10 @@ import sys
 import threading
 
 from minivm import __version__
-from minivm.arguments import policy_name, positive_float, positive_int
+from minivm.arguments import engine_name, policy_name, positive_float, positive_int
 from minivm.errors import SourceError, format_internal_error, format_source_error
 from minivm.gil.policies import POLICY_NAMES
+from minivm.runtime.engine import ENGINE_NAMES
 
 EXIT_OK, EXIT_RUNTIME, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
 
@@ -72,6 +73,11 @@ def add_vm_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--heap-check", action="store_true",
         help="audit every reference count at exit (exit 1 on a mismatch)",
+    )
+    parser.add_argument(
+        "--engine", type=engine_name, default="auto", metavar="NAME",
+        help=f"{', '.join(ENGINE_NAMES)}: the interpreter, or guest functions compiled to host "
+        "functions (default: auto, the compiled one unless tracing instructions)",
     )  # fmt: skip
 
 
@@ -176,6 +182,9 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
     dis_source = dis.add_mutually_exclusive_group(required=True)
     dis_source.add_argument("file", nargs="?", help="the .mv file to disassemble")
     dis_source.add_argument("-c", dest="code", metavar="CODE", help="disassemble CODE")
+    dis.add_argument(
+        "--compiled", action="store_true", help="show the host source the compiled engine generates"
+    )
     dis.set_defaults(handler=cmd_dis)
 
     for name, (module, function, help_line) in LAZY_COMMANDS.items():
@@ -220,7 +229,12 @@ def cmd_dis(args: argparse.Namespace) -> int:
 
     name, text = read_source(args)
     code = compile_program(name, text)
-    sys.stdout.write(disassemble(code))
+    if args.compiled:
+        from minivm.runtime.compiled.listing import compiled_listing
+
+        sys.stdout.write(compiled_listing(code))
+    else:
+        sys.stdout.write(disassemble(code))
     return EXIT_OK
 
 
@@ -257,6 +271,7 @@ def config_from_args(args: argparse.Namespace):
         max_steps=args.max_steps,
         max_threads=args.max_threads,
         heap_check=args.heap_check,
+        engine=args.engine,
     )
 
 
@@ -292,12 +307,15 @@ def cmd_run(args: argparse.Namespace) -> int:
             events = EventBus(schedules.sinks())
         else:
             events.sinks.extend(schedules.sinks())
-    machine = Machine(
-        config_from_args(args),
-        events=events,
-        source_lines={name: split_source_lines(text)},
-        policy=schedules.policy if schedules else None,
-    )
+    try:
+        machine = Machine(
+            config_from_args(args),
+            events=events,
+            source_lines={name: split_source_lines(text)},
+            policy=schedules.policy if schedules else None,
+        )
+    except ValueError as exc:  # an engine that cannot do what the options ask
+        raise _UsageError(f"minivm: {exc}") from None
     if schedules:
         schedules.attach(machine)
         for note in schedules.notes:

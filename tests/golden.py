@@ -9,6 +9,8 @@ Directives (comment lines anywhere in the file):
 * ``# nondeterministic`` — output varies by design: only the exit status is checked.
 
 Programs that use ``spawn`` are run under every GIL policy and must give the same result.
+Every program also runs on both engines (the interpreter and the compiled tier), which must
+give exactly the same output, error text and exit status (threaded programs: under ``fifo``).
 """
 
 from __future__ import annotations
@@ -82,8 +84,8 @@ def run_minivm(*args: str, timeout: float = 60, input_text: str | None = None):
     )
 
 
-def check_golden(path: Path, extra_args: tuple[str, ...] = ()) -> None:
-    """Run ``path`` and assert everything its directives promise."""
+def check_golden(path: Path, extra_args: tuple[str, ...] = ()):
+    """Run ``path`` and assert everything its directives promise; returns the run."""
     expect = read_expectation(path)
     result = run_minivm("run", *expect.args, *extra_args, str(path))
     where = f"{path.name} {' '.join(extra_args)}".strip()
@@ -98,6 +100,21 @@ def check_golden(path: Path, extra_args: tuple[str, ...] = ()) -> None:
         )
     for fragment in expect.errors:
         assert fragment in result.stderr, f"{where}: {fragment!r} not in stderr:\n{result.stderr}"
+    return result
+
+
+ENGINES = ("interp", "compiled")
+
+
+def check_golden_on_both_engines(path: Path, extra_args: tuple[str, ...] = ()) -> None:
+    """``check_golden`` on the interpreter and on the compiled engine; a deterministic program
+    must also give both exactly the same output, error text and exit status."""
+    interp, compiled = (check_golden(path, (*extra_args, "--engine", engine)) for engine in ENGINES)
+    if read_expectation(path).deterministic:
+        where = f"{path.name} {' '.join(extra_args)}".strip()
+        assert compiled.returncode == interp.returncode, where
+        assert compiled.stdout == interp.stdout, where
+        assert compiled.stderr == interp.stderr, f"{where}\ninterp:\n{interp.stderr}\ncompiled:\n{compiled.stderr}"
 
 
 def golden_files(*folders: str) -> list[Path]:

@@ -685,3 +685,41 @@ def test_nothing_imports_cli_except_main():
 
 def test_main_imports_cli():
     assert "minivm.cli" in MODULES["minivm.__main__"]
+
+
+# The compiled tier's modules, in pipeline order: each imports only those before it.
+COMPILED_TIER = (
+    "minivm.runtime.compiled.structure",
+    "minivm.runtime.compiled.emitter",
+    "minivm.runtime.compiled.units",
+    "minivm.runtime.compiled.regions",
+    "minivm.runtime.compiled.codegen",
+    "minivm.runtime.compiled.translation",
+    "minivm.runtime.compiled.frames",
+    "minivm.runtime.compiled.engine",
+    "minivm.runtime.compiled.listing",
+)
+
+
+def test_the_compiled_tier_imports_only_errors_bytecode_and_runtime():
+    assert set(COMPILED_TIER) <= set(MODULES)
+    for module in COMPILED_TIER:
+        assert {_layer(m) for m in _real_modules(MODULES[module])} <= {"errors", "bytecode", "runtime"}, module
+
+
+def test_the_compiled_tier_modules_import_down_the_pipeline():
+    for i, module in enumerate(COMPILED_TIER):
+        tier = {m for m in _real_modules(MODULES[module]) if m.startswith("minivm.runtime.compiled.")}
+        assert tier <= set(COMPILED_TIER[:i]), (module, sorted(tier - set(COMPILED_TIER[:i])))
+
+
+def test_only_the_engine_choice_reaches_the_compiled_tier():
+    # The interpreter stays the reference engine: nothing of the runtime depends on the tier
+    # except the one place that chooses the engine (and imports it only when chosen).
+    importers = sorted(
+        module
+        for module, imported in MODULES.items()
+        if not module.startswith("minivm.runtime.compiled")
+        and any(m.startswith("minivm.runtime.compiled") for m in _real_modules(imported))
+    )
+    assert importers == ["minivm.cli", "minivm.runtime.engine"]

@@ -1,29 +1,36 @@
 """Golden programs: every ``.mv`` file in ``programs/``, ``tests/programs/`` and
 ``tests/programs/regressions/`` (the crash corpus: one program per fixed VM bug) runs and
-gives what its ``# expect`` lines say; threaded ones give it under every GIL policy."""
+gives what its ``# expect`` lines say, on both engines; threaded ones give it under every GIL
+policy."""
 
 from __future__ import annotations
 
 import pytest
-from golden import GIL_POLICIES, check_golden, golden_files, read_expectation
+from golden import GIL_POLICIES, check_golden, check_golden_on_both_engines, golden_files, read_expectation
 
 FILES = golden_files("programs", "tests/programs", "tests/programs/regressions")
 
 
 def _cases():
+    # Each program on both engines (threaded ones under fifo, the deterministic policy), and
+    # threaded ones also under the other policies on the default engine.
     for path in FILES:
         expect = read_expectation(path)
         if expect.threaded and not any(a == "--policy" for a in expect.args):
             for policy in GIL_POLICIES:
-                yield pytest.param(path, ("--policy", policy), id=f"{path.parent.name}/{path.name}[{policy}]")
+                both = policy == "fifo"
+                yield pytest.param(path, ("--policy", policy), both, id=f"{path.parent.name}/{path.name}[{policy}]")
         else:
-            yield pytest.param(path, (), id=f"{path.parent.name}/{path.name}")
+            yield pytest.param(path, (), True, id=f"{path.parent.name}/{path.name}")
 
 
-@pytest.mark.timeout(120)
-@pytest.mark.parametrize(("path", "extra"), list(_cases()))
-def test_golden_program(path, extra):
-    check_golden(path, extra)
+@pytest.mark.timeout(240)
+@pytest.mark.parametrize(("path", "extra", "both_engines"), list(_cases()))
+def test_golden_program(path, extra, both_engines):
+    if both_engines:
+        check_golden_on_both_engines(path, extra)
+    else:
+        check_golden(path, extra)
 
 
 def test_there_are_enough_example_programs():

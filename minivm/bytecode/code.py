@@ -63,6 +63,9 @@ class CodeObject:
     free_sources: tuple[FreeVarSource, ...]
     max_stack: int
     fast: tuple[tuple[int, object], ...] = ()
+    # A cache slot, not part of the code's value: the compiled tier's translation of this
+    # code (``minivm.runtime.compiled``), made on its first call and shared by every run.
+    tier: object = attrs.field(default=None, init=False, repr=False)
     # Derived, stored as plain fields because the call path reads them on every call.
     nparams: int = attrs.field(init=False)
     nlocals: int = attrs.field(init=False)

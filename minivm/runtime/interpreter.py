@@ -150,6 +150,7 @@ def call_chain(frames: list[Frame], about_to_run: bool = False) -> tuple[CallSit
     it last ran (a caller's: the call); with ``about_to_run`` the innermost one names the
     instruction it is about to run instead (a stop between instructions, like the step limit)."""
     sites = []
+    frames = list(frames)  # one snapshot: a compiled thread's frames are read off its host stack
     for f in frames:
         code, pc = f[FRAME_CODE], f[FRAME_PC]
         offset = pc if about_to_run and f is frames[-1] else max(pc - 1, 0)
@@ -157,15 +158,19 @@ def call_chain(frames: list[Frame], about_to_run: bool = False) -> tuple[CallSit
     return tuple(sites)
 
 
-def execute(vm: Machine, thread: GuestThread) -> object:
+def execute(vm: Machine, thread: GuestThread, frames: list[Frame] | None = None, below: int = 0) -> object:
     """Run ``thread`` until its outermost frame returns; returns that value.
 
-    Raises ``GuestError`` (with thread and call chain) if the guest program fails.
+    ``frames`` defaults to the thread's own; the compiled tier passes a list of its own for
+    a function it leaves to the interpreter, with ``below`` the guest frames under it (they
+    count toward the recursion limit). Raises ``GuestError`` (with thread and call chain)
+    if the guest program fails.
     """
     heap = vm.heap
     globals_ = vm.globals
     recursion_limit = vm.config.recursion_limit
-    frames = thread.frames
+    room = recursion_limit - below
+    frames = thread.frames if frames is None else frames
     frame = frames[-1]
     code, _function, local, stack, pc, cells = frame
     fast_code = thread.fast_code  # changes only at a check or in a blocking builtin
@@ -297,7 +302,7 @@ def execute(vm: Machine, thread: GuestThread) -> object:
                     code = function.code
                     if arg != code.nparams:
                         raise arity_error(function, arg)
-                    if len(frames) > recursion_limit:  # the main frame is not a call
+                    if len(frames) > room:  # the main frame is not a call
                         raise GuestError(
                             f"maximum recursion depth exceeded (limit {recursion_limit} calls)"
                         )

@@ -29,6 +29,7 @@ from minivm.errors import (
 from minivm.gil.lock import GIL
 from minivm.gil.policies import Policy, ThreadAbort, make_policy
 from minivm.runtime.builtins import BUILTINS
+from minivm.runtime.engine import choose_engine, make_runner
 from minivm.runtime.heap import AuditReport, Heap
 from minivm.runtime.host import HostSwitching
 from minivm.runtime.interpreter import (
@@ -38,7 +39,6 @@ from minivm.runtime.interpreter import (
     FRAME_PC,
     FRAME_STACK,
     call_chain,
-    execute,
     make_frame,
 )
 from minivm.runtime.output import Output
@@ -67,6 +67,17 @@ class VMConfig:
     host_switch_interval: float | None = None
     # Run on the plain instructions even where fused ones exist (tracing always does).
     fused: bool = True
+    # auto, interp or compiled (see runtime/engine.py).
+    engine: str = "auto"
+
+
+def _needs_interpreter(tracing: bool, config: VMConfig) -> str:
+    """What a run asks that only the interpreter can do (see ``runtime/engine.py``), or ``""``."""
+    if tracing:
+        return "trace every instruction"
+    if config.check_at != "every":
+        return "place the check at backward jumps (--check-at backedge)"
+    return ""
 
 
 def step_limit_error(thread: GuestThread, limit: int) -> GuestError:
@@ -105,6 +116,7 @@ class Machine:
         self.clock = time.monotonic
         self.events = events
         self.tracing = bool(events is not None and events.wants_instructions)
+        self.engine = choose_engine(self.config.engine, _needs_interpreter(self.tracing, self.config))
         self.gil = GIL(self.policy, threading.Lock(), events)
         self.host = HostSwitching(self.config.host_switch_interval, self.policy.uses_gil)
         self.heap = Heap()
@@ -127,6 +139,7 @@ class Machine:
         self.audit_report: AuditReport | None = None
         self.started_ns = 0
         self.ended_ns = 0
+        self.run_thread = make_runner(self, self.engine)
 
     # -- running
     def run(self, code: CodeObject) -> int:
@@ -184,7 +197,7 @@ class Machine:
                 if self.aborting:
                     return
                 self.policy.resume(self.gil, thread)
-            thread.result = execute(self, thread)
+            thread.result = self.run_thread(thread)
         except ThreadAbort:
             return
         except GuestError as error:

@@ -1,0 +1,207 @@
+"""The compiled tier (``minivm/runtime/compiled``) against the interpreter, the reference.
+
+Differential tests, as byterun tests its VM: the same program on both engines must print the
+same, fail with the same message and call chain, and — what makes the tier exact — reach the
+check the same number of times, each time at the same instruction: the same thread, function,
+pc and number of instructions so far, at every check interval. Under ``fifo`` that is the
+same interleaving of threads. Every test that starts threads has a timeout.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from test_fuzz import MAX_STEPS, valid_programs
+
+from minivm.frontend.compiler import compile_source
+from minivm.observe.stats import collect
+from minivm.runtime.engine import make_runner
+from minivm.runtime.interpreter import FRAME_CODE, FRAME_PC
+from minivm.runtime.machine import Machine, VMConfig
+
+ENGINES = ("interp", "compiled")
+INTERVALS = (*range(1, 11), 100)
+
+
+class Run:
+    """One in-process run: output, status, statistics and every check it made."""
+
+    def __init__(self, source: str, engine: str, **config):
+        self.checks: list[tuple] = []
+        out, err = io.StringIO(), io.StringIO()
+        machine = Machine(VMConfig(engine=engine, **config), stdout=out, stderr=err)
+        original = machine.at_check
+
+        def at_check(thread, ticks):
+            frame = thread.frames[-1]
+            so_far = thread.instructions + thread.budget - ticks
+            self.checks.append((thread.tid, frame[FRAME_CODE].display_name, frame[FRAME_PC], so_far))
+            return original(thread, ticks)
+
+        machine.at_check = at_check
+        machine.run_thread = make_runner(machine, machine.engine)  # sees the watched check
+        self.machine = machine
+        self.status = machine.run(compile_source(source, "t.mv"))
+        self.stdout = out.getvalue()
+        self.stderr = err.getvalue()
+        self.stats = collect(machine)
+
+    def summary(self) -> tuple:
+        """Everything both engines must agree on."""
+        threads = [(t["id"], t["instructions"], t["failed"]) for t in self.stats["threads"]]
+        heap = self.stats["heap"]
+        return (self.status, self.stdout, self.stderr, self.stats["tick_checks"], threads,
+                heap["allocated"], heap["live"], heap["freed"], self.checks)  # fmt: skip
+
+
+def assert_same(source: str, **config) -> Run:
+    """Run ``source`` on both engines; everything observable must be equal."""
+    interp = Run(source, "interp", **config)
+    compiled = Run(source, "compiled", **config)
+    assert compiled.machine.engine == "compiled"
+    a, b = interp.summary(), compiled.summary()
+    for i, what in enumerate(("status", "stdout", "stderr", "tick_checks", "threads", "allocated", "live", "freed")):
+        assert a[i] == b[i], (what, a[i], b[i])
+    if a[-1] != b[-1]:
+        first = next(i for i, (x, y) in enumerate(zip(a[-1], b[-1], strict=False)) if x != y)
+        raise AssertionError(f"check {first} differs: {a[-1][first]} vs {b[-1][first]} ({len(a[-1])} vs {len(b[-1])})")
+    return compiled
+
+
+PROGRAMS = {
+    "countdown": "fn count(n) { while n > 0 { n = n - 1; } return n; }\nprint(count(300));",
+    "fib": "fn fib(n) { if n < 2 { return n; } return fib(n - 1) + fib(n - 2); }\nprint(fib(10));",
+    "closures": (
+        "fn adder(k) { return fn (x) { return x + k; }; }\nlet add3 = adder(3);\nlet total = 0;\n"
+        "for i in range(40) { total = add3(total); }\nprint(total);"
+    ),
+    "loops": (
+        "let out = [];\nfor i in range(12) {\n  if i % 3 == 0 { continue; }\n  if i > 9 { break; }\n"
+        "  let j = 0;\n  while j < i { j += 2; if j == 6 { break; } }\n  push(out, [i, j]);\n}\nprint(out);"
+    ),
+    "and_or": (
+        "fn f(a, b) { return (a and b) or (not a and [a, b]) or nil; }\n"
+        'print(f(1, 2), f(0, 3), f("", 0), f(nil, false), 1 < 2 and 2 < 3 or false);'
+    ),
+    "strings_maps": (
+        'let words = ["a", "b", "a", "c"];\nlet counts = {};\nfor w in words {\n'
+        "  if has(counts, w) { counts[w] += 1; } else { counts[w] = 1; }\n}\n"
+        'let s = "";\nfor k in keys(counts) { s = s + k + str(counts[k]); }\nprint(s, counts, len(s));'
+    ),
+    "floats_and_errors_caught": "let x = 1.5;\nlet y = x * 2 + 1;\nprint(y / 4, 7 // 2, -7 % 3, 2.0 == 2, -x);",
+    "cells": (
+        "fn make() { let n = 0; let inc = fn () { n += 1; return n; }; inc(); return [inc, fn () { return n; }]; }\n"
+        "let p = make();\np[0](); p[0]();\nprint(p[1]());"
+    ),
+    "nested_for_break": (
+        "let found = nil;\nfor a in range(5) {\n  for b in [1, 2, 3] {\n    if a * b == 6 { found = [a, b]; break; }\n"
+        "  }\n  if found { break; }\n}\nprint(found);"
+    ),
+    "index_ops": (
+        "let l = [1, 2, 3];\nl[0] += 5;\nl[-1] = l[0] * 2;\nlet m = {1: [7]};\nm[1][0] -= 1;\nprint(l, m);"
+    ),
+    "race": (
+        "let counter = 0;\nfn work(n) { for i in range(n) { counter += 1; } return n; }\n"
+        "let a = spawn work(40); let b = spawn work(40);\njoin(a); join(b);\nprint(counter);"
+    ),
+    "cell_race": (
+        "fn run() {\n  let c = 0;\n  let bump = fn (n) { while n > 0 { c += 1; n -= 1; } return 0; };\n"
+        "  let t1 = spawn bump(30); let t2 = spawn bump(30);\n  join(t1); join(t2);\n  return c;\n}\nprint(run());"
+    ),
+    "locks": (
+        "let l = lock();\nlet total = 0;\n"
+        "fn add(k) { for j in range(k) { acquire(l); total += 1; release(l); } return k; }\n"
+        "let ts = [];\nfor k in range(3) { push(ts, spawn add(10 + k)); }\nfor t in ts { join(t); }\nprint(total);"
+    ),
+    "thread_error": (
+        "fn bad(n) { return [1][n]; }\nlet t = spawn bad(3);\nlet u = spawn bad(0);\nprint(join(u));\n"
+        "fn later() { return join(t); }\nprint(later());"
+    ),
+    "spawn_builtin": "let t = spawn len([1, 2]);\nlet u = spawn print(\"hi\");\nprint(join(t), join(u));",
+    "recursion_limit": "fn down(n) { return down(n + 1); }\nprint(down(0));",
+    "undefined_global": "fn f() { return g + 1; }\nprint(1);\nf();",
+    "main_error": "let l = [];\nfor i in range(5) { push(l, i); }\nprint(l[1] + l[9]);",
+}
+
+
+@pytest.mark.timeout(300)
+@pytest.mark.parametrize("interval", INTERVALS)
+@pytest.mark.parametrize("name", sorted(PROGRAMS))
+def test_both_engines_check_at_the_same_instructions(name, interval):
+    assert_same(PROGRAMS[name], policy="fifo", check_interval=interval, recursion_limit=60)
+
+
+# --------------------------------------------------------------------------------------
+# Generated programs (the fuzzer's generator), threads included
+# --------------------------------------------------------------------------------------
+
+GENERATED_EXAMPLES = int(os.environ.get("MINIVM_COMPILED_EXAMPLES", "60"))
+_SETTINGS = settings(
+    deadline=None,
+    derandomize=not os.environ.get("MINIVM_FUZZ_RANDOM"),
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large, HealthCheck.filter_too_much],
+)
+
+
+def deterministic(program: str) -> str:
+    """A generated program without ``sleep``, which makes even ``fifo`` depend on the clock."""
+    return program.replace("sleep(0.001)", "len([1])")
+
+
+@pytest.mark.timeout(1200)
+@settings(_SETTINGS, max_examples=GENERATED_EXAMPLES)
+@given(program=valid_programs(), interval=st.sampled_from(INTERVALS))
+def test_generated_programs_check_at_the_same_instructions(program, interval):
+    # The step limit is the fuzzer's safety net; it stops both engines at the same check.
+    assert_same(deterministic(program), policy="fifo", check_interval=interval, max_steps=MAX_STEPS)
+
+
+# --------------------------------------------------------------------------------------
+# The heap: roots held only in generated frames
+# --------------------------------------------------------------------------------------
+
+# The heap reclaims (once 20,000 objects were allocated) at a check inside ``churn``, while
+# some value is held only by a compiled frame; if reclaim missed that root, the value would be
+# freed, and storing it in ``saved`` afterwards would leave the audit a reference to a freed
+# object.
+CHURN = """\
+let saved = [];
+fn churn(n) { let i = 0; while i < n { let junk = [i, [i]]; i += 1; } return i; }
+"""
+HELD_ONLY_BY_FRAMES = {
+    "a local": "fn f() { let keep = [1, [2]]; churn(11000); return keep; }\npush(saved, f());",
+    "a value pending under a call": "push(saved, [[0, [0]], churn(11000), [1]]);",
+    "a loop's iterable": "for x in [[5], [6]] { churn(11000); push(saved, x); }",
+    "a thread blocked in join": (
+        'fn worker() { let mine = {"w": [1]}; let t = spawn churn(11000); join(t); return mine; }\n'
+        "push(saved, join(spawn worker()));"
+    ),
+    "a thread not started yet": "let t = spawn len([[3], [4]]);\nchurn(11000);\npush(saved, join(t));",
+}
+
+
+@pytest.mark.timeout(300)
+@pytest.mark.parametrize("policy", ["ticks", "fifo", "timed", "priority"])
+@pytest.mark.parametrize("case", sorted(HELD_ONLY_BY_FRAMES))
+def test_reclaim_finds_roots_held_only_in_compiled_frames(case, policy):
+    source = CHURN + HELD_ONLY_BY_FRAMES[case] + "\nprint(saved);\n"
+    runs = {engine: Run(source, engine, policy=policy, heap_check=True) for engine in ENGINES}
+    compiled = runs["compiled"]
+    assert compiled.status == 0, compiled.stderr
+    assert compiled.stderr.startswith("heap audit: ok"), compiled.stderr
+    assert compiled.stdout == runs["interp"].stdout
+    assert compiled.stats["heap"] == runs["interp"].stats["heap"]
+    assert compiled.stats["heap"]["freed"] > 20_000  # the heap did reclaim during the run
+
+
+@pytest.mark.timeout(300)
+def test_reclaim_frees_the_same_objects_at_the_same_checks():
+    # Under fifo the runs are the same instruction by instruction, so every reclaim happens at
+    # the same check and must find the same roots: a stale host temporary must not count.
+    source = CHURN + "\n".join(HELD_ONLY_BY_FRAMES.values()) + "\nprint(saved);\n"
+    for interval in (1, 7, 100):
+        assert_same(source, policy="fifo", check_interval=interval, heap_check=True)
