@@ -82,7 +82,11 @@ class Program:
 
     def config(self) -> VMConfig:
         """The configuration of one explored run (plain instructions, the step limit)."""
-        return VMConfig(policy="explore", check_interval=self.check_interval, max_steps=self.max_steps, fused=False)
+        # The interpreter: switch points are found from the instruction about to run, which
+        # only the interpreter's frames show at every boundary (runtime/engine.py).
+        return VMConfig(
+            policy="explore", check_interval=self.check_interval, max_steps=self.max_steps, fused=False, engine="interp"
+        )
 
 
 class ExploreDirector(Director):
