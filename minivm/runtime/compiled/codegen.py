@@ -41,31 +41,12 @@ import re
 import attrs
 
 from minivm.bytecode.code import CodeObject
-from minivm.runtime.builtins import BUILTINS
 from minivm.runtime.compiled import structure as st
 from minivm.runtime.compiled.emitter import FAST, INT, SLOW, CopyEmitter, Entry, temp
+from minivm.runtime.compiled.lines import LineInfo, Writer
 from minivm.runtime.compiled.regions import RegionWriter, region_guard
+from minivm.runtime.compiled.sites import write_call
 from minivm.runtime.compiled.units import Unit, fits_region, is_call, stores_locals, units
-
-
-@attrs.frozen
-class LineInfo:
-    """What one host line is, for the guest.
-
-    ``pc``: the instruction it belongs to. ``adjust``: the interpreter's tick count there is
-    the host ``budget`` plus ``adjust`` (an instruction that fails has been counted).
-    ``kind``: ``code``; ``global`` (reads global ``name``: a ``KeyError`` there is the guest's
-    ``undefined variable``); ``check`` or ``call`` (a frame may pause there: ``temps`` are the
-    host locals holding its stack, ``frame_pc`` what the interpreter's frame would hold as its
-    pc); ``entry`` (the recursion test, which fails on behalf of the caller).
-    """
-
-    pc: int
-    adjust: int = 0
-    kind: str = "code"
-    name: str = ""
-    temps: tuple[str, ...] = ()
-    frame_pc: int = 0
 
 
 @attrs.frozen
@@ -78,31 +59,6 @@ class Generated:
     sites: tuple[tuple[int, int], ...]  # (pc, argument count) of every call site
     constants: dict  # name -> value, for constants not written inline
     local_names: tuple[str, ...]  # host names of the guest locals, by slot
-
-
-class Writer:
-    """Lines of host source with their ``LineInfo``, at the current indentation."""
-
-    def __init__(self) -> None:
-        self.lines: list[str] = []
-        self.infos: list[LineInfo] = []
-        self.indent = 0
-
-    def line(self, text: str, info: LineInfo, indent: int = 0) -> None:
-        self.lines.append("    " * (self.indent + indent) + text)
-        self.infos.append(info)
-
-    def insert(self, at: int, text: str, info: LineInfo, indent: int = 0) -> None:
-        """A line before line ``at`` (a ``mark``), at the current indentation plus ``indent``."""
-        self.lines.insert(at, "    " * (self.indent + indent) + text)
-        self.infos.insert(at, info)
-
-    def mark(self) -> int:
-        return len(self.lines)
-
-    def truncate(self, mark: int) -> None:
-        del self.lines[mark:]
-        del self.infos[mark:]
 
 
 class FunctionGen:
@@ -311,11 +267,6 @@ class FunctionGen:
             w.line(f"if not {cond.expr}:", info)
             self.nested(lambda: self.leave(node.pops, stack))
             return stack
-        if isinstance(node, st.ForIter):
-            position = len(stack)
-            w.line(f"s{position} = next({stack[-1].expr}, DONE)", info)
-            w.line(f"if s{position} is DONE: break", info)
-            return [*stack, temp(position)]
         if isinstance(node, st.If):
             return self.if_(node, stack)
         if isinstance(node, st.AndOr):
@@ -393,40 +344,20 @@ class FunctionGen:
 
     def loop(self, node: st.Loop, stack: list[Entry]) -> list[Entry]:
         stack = self.materialize_locals(stack, node.top)
-        self.writer.line("while True:", self.info(node.top))
-        self.nested(lambda: self.seq(node.body, list(stack)))
-        if isinstance(node.body[0], st.ForIter):
-            return stack[:-2]
-        return stack
+        if not node.for_iter:
+            self.writer.line("while True:", self.info(node.top))
+            self.nested(lambda: self.seq(node.body, list(stack)))
+            return stack
+        # A for loop: its first FOR_ITER is charged here, the others with what jumps back.
+        stack = self.block([node.top], stack)
+        position = len(stack)
+        self.writer.line(f"for s{position} in {stack[-1].expr}:", self.info(node.top))
+        self.nested(lambda: self.seq(node.body, [*stack, temp(position)]))
+        return stack[:-2]
 
     def call(self, pc: int, stack: list[Entry]) -> list[Entry]:
-        """A guest call, after its block: the site's cached callee, else ``resolve``."""
-        w = self.writer
-        n = self.code.instructions[pc][1]
-        position = len(stack) - n - 1
-        callee, args = stack[position], stack[position + 1 :]
-        info = LineInfo(pc, 0, "call", "", tuple(e.expr for e in stack[:position] if e.kind == "temp"), pc + 1)
-        self.max_indent = max(self.max_indent, w.indent)
-        f = callee.expr
-        if callee.kind == "const":
-            w.line(f"s{position} = {f}", info)
-            f = f"s{position}"
-        listed = ", ".join(a.expr for a in args)
-        passed = "".join(f", {a.expr}" for a in args)
-        result = f"s{position}"
-        guest = f"{result} = k[1](thread, budget, room, {f}{passed}); budget = thread.ticks"
-        builtin = f"{result} = {f}.impl(thread, [{listed}])"
-        w.line(f"k = C{pc}", info)
-        if callee.origin in BUILTINS:
-            w.line(f"if {f} is B{pc}: {builtin}", info)
-            w.line(f"elif {f} is k[0]: {guest}", info)
-        else:
-            w.line(f"if {f} is k[0]: {guest}", info)
-            w.line(f"elif {f} is B{pc}: {builtin}", info)
-        w.line(f"else: {result} = resolve({f}, {n}, S{pc})(thread, budget, room, {f}{passed}); "
-               "budget = thread.ticks", info)  # fmt: skip
-        self.sites.append((pc, n))
-        return [*stack[:position], temp(position)]
+        """A guest call, after its block (``sites``)."""
+        return write_call(self, pc, stack)
 
 
 def _untyped(stack: list[Entry]) -> list[Entry]:

@@ -216,8 +216,7 @@ class CopyEmitter:
         b, a = self.stack[-1], self.stack[-2]
         symbol = _SYMBOL.get(opcode)
         if self.mode == INT and a.typ == "int" and b.typ == "int" and symbol is not None:
-            divides = opcode in (op.FLOOR_DIV, op.MOD)
-            if not divides or (b.kind == "const" and b.expr not in ("0", "(0)") and b.expr[0] != "K"):
+            if opcode not in (op.FLOOR_DIV, op.MOD) or _nonzero_int(b):
                 self.pop()
                 self.pop()
                 self.used_guards |= a.guards | b.guards
@@ -244,7 +243,7 @@ class CopyEmitter:
                 test = f"{cls} is {b.expr}.__class__ and ({cls} is int or {cls} is str)"
         else:
             tests = [f"{e.expr}.__class__ is int" for e in (a, b) if e.typ != "int"]
-            if opcode in (op.FLOOR_DIV, op.MOD):
+            if opcode in (op.FLOOR_DIV, op.MOD) and not _nonzero_int(b):
                 tests.append(b.expr)
             test = " and ".join(tests)
         self.set_temp(f"{fast} if {test} else {generic}" if test else fast, typ)
@@ -256,6 +255,11 @@ class CopyEmitter:
 
     def decref_old(self) -> None:
         self.line("if o.__class__ in HEAP: o.rc -= 1")
+
+
+def _nonzero_int(entry: Entry) -> bool:
+    """A constant int other than zero (dividing by it cannot fail)."""
+    return entry.kind == "const" and entry.typ == "int" and entry.expr not in ("0", "(0)")
 
 
 # -- handlers, one per plain opcode (binary operators go through CopyEmitter.binary)

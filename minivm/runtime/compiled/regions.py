@@ -101,16 +101,6 @@ class RegionWriter:
                 self.gen.leave(control.pops, emitter.stack)
                 w.indent -= 1
                 stack = emitter.stack
-            elif isinstance(control, st.ForIter):
-                position = len(emitter.stack)
-                it = emitter.canonical()[-1].expr
-                w.line(f"s{position} = next({it}, DONE)", info)
-                w.line(f"if s{position} is DONE:", info)
-                w.indent += 1
-                self.refund(charged, control.pc)
-                w.line("break", info)
-                w.indent -= 1
-                stack = [*emitter.stack, temp(position)]
             elif isinstance(control, st.If):
                 ended = self.if_(control, emitter, charged, stored)
                 if ended is None:

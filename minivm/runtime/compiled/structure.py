@@ -53,9 +53,11 @@ class Return:
 @attrs.frozen
 class Goto:
     """A ``JUMP`` that only skips to where the flow goes anyway (an if/else's ``JUMP end``,
-    or a loop's back edge): it costs its tick and nothing else."""
+    or a loop's back edge): it costs its tick and nothing else. ``also`` are instructions
+    that run right after it in the same block (a ``for`` loop's ``FOR_ITER``)."""
 
     pc: int
+    also: tuple[int, ...] = ()
 
 
 @attrs.frozen
@@ -69,9 +71,10 @@ class Break:
 
 @attrs.frozen
 class Continue:
-    """``continue``: a ``JUMP`` back to the loop's top."""
+    """``continue``: a ``JUMP`` back to the loop's top (``also``: as for ``Goto``)."""
 
     pc: int
+    also: tuple[int, ...] = ()
 
 
 @attrs.frozen
@@ -103,20 +106,17 @@ class AndOr:
 
 
 @attrs.frozen
-class ForIter:
-    """``FOR_ITER`` at a ``for`` loop's top: the next item, or the loop ends."""
-
-    pc: int
-
-
-@attrs.frozen
 class Loop:
-    """A ``while`` or ``for`` loop; ``body`` starts at the loop's top (a ``for`` loop's with
-    its ``ForIter``) and ends with the back edge (a ``Goto``)."""
+    """A ``while`` or ``for`` loop; ``body`` ends with the back edge (a ``Goto``). A
+    ``while`` body starts at the loop's top, its test. A ``for`` loop's top is its
+    ``FOR_ITER`` (``for_iter``): the body starts after it, and the ``FOR_ITER`` is charged
+    with whatever jumps back to it (``also`` of a back edge or ``continue``), right before
+    the host's own ``for`` takes the next item."""
 
     top: int
     body: tuple
     stores_locals: bool
+    for_iter: bool = False
 
 
 @attrs.frozen
@@ -133,6 +133,7 @@ class _LoopContext:
     top: int
     exit: int  # where `break` jumps
     pops: tuple[int, ...]
+    also: tuple[int, ...]  # what a jump to the top runs in the same block (a FOR_ITER)
 
 
 class _Reader:
@@ -184,10 +185,9 @@ class _Reader:
                 nodes.append(AndOr(pc, opcode == op.JUMP_IF_FALSE_OR_POP, right))
                 pc = arg
             elif opcode == op.FOR_ITER:
-                if loop is None or loop.top != pc:
+                if loop is None or loop.top != pc or nodes or pc != start:
                     raise Unsupported(f"FOR_ITER at {pc} is not a loop's top")
-                nodes.append(ForIter(pc))
-                pc += 1
+                pc += 1  # the host's `for` takes the next item (see Loop)
             elif opcode in op.JUMP_OPCODES:
                 raise Unsupported(f"unknown jump at {pc}")
             else:
@@ -197,7 +197,7 @@ class _Reader:
 
     def _jump(self, pc: int, target: int, loop: _LoopContext | None):
         if loop is not None and target == loop.top:
-            return Continue(pc)
+            return Continue(pc, loop.also)
         if loop is not None and target == loop.exit:
             return Break(pc, loop.pops)
         raise Unsupported(f"JUMP at {pc} to {target} is neither break nor continue")
@@ -236,7 +236,8 @@ class _Reader:
             raise Unsupported("loops nested too deeply")
         self.max_loops = max(self.max_loops, loops + 1)
         exit_, pops, after = back + 1, (), back + 1
-        if self.instrs[top][0] == op.FOR_ITER:
+        for_iter = self.instrs[top][0] == op.FOR_ITER
+        if for_iter:
             after = self.instrs[top][1]
             if after == back + 3 and all(self.instrs[i][0] == op.POP for i in (back + 1, back + 2)):
                 pops = (back + 1, back + 2)
@@ -244,14 +245,14 @@ class _Reader:
                 raise Unsupported(f"for loop at {top} exits to {after}")
         if after > end:
             raise Unsupported(f"loop at {top} exits outside its block")
-        context = _LoopContext(top, exit_, pops)
+        context = _LoopContext(top, exit_, pops, (top,) if for_iter else ())
         body = self.region(top, back, context, nesting + 1, loops + 1)
         if self.reachable(back):
-            body = (*body, Goto(back))
+            body = (*body, Goto(back, context.also))
         stores = any(
             self.instrs[i][0] in (op.STORE_LOCAL, op.CLEAR_LOCAL, op.MAKE_CELL) for i in range(top, back)
         )
-        nodes.append(Loop(top, body, stores))
+        nodes.append(Loop(top, body, stores, for_iter))
         return after
 
     def _after_loop(self, top: int, back: int) -> int:

@@ -26,10 +26,12 @@ class Unit:
 
     @property
     def pcs(self) -> list[int]:
-        """The instructions the block charges: its ops and its control instruction."""
-        if self.control is None or isinstance(self.control, st.Loop):
+        """The instructions the block charges: its ops, its control instruction, and what
+        runs right after that in the same block (a ``for`` loop's ``FOR_ITER``)."""
+        control = self.control
+        if control is None or isinstance(control, st.Loop):
             return list(self.ops)
-        return [*self.ops, self.control.pc]
+        return [*self.ops, control.pc, *getattr(control, "also", ())]
 
 
 def is_call(code: CodeObject, node) -> bool:
@@ -87,7 +89,7 @@ def measure(code: CodeObject, run: list[Unit], charged: int = 0) -> tuple[int | 
         control = unit.control
         if isinstance(control, (st.Return, st.Continue, st.Break)):
             return None, max(longest, charged)
-        if isinstance(control, (st.ExitIf, st.ForIter)):
+        if isinstance(control, st.ExitIf):
             longest = max(longest, charged)
         elif isinstance(control, st.If):
             ends = []
