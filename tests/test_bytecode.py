@@ -678,6 +678,7 @@ COMPILED_TIER = (
     "minivm.runtime.compiled.units",
     "minivm.runtime.compiled.regions",
     "minivm.runtime.compiled.sites",
+    "minivm.runtime.compiled.versions",
     "minivm.runtime.compiled.codegen",
     "minivm.runtime.compiled.translation",
     "minivm.runtime.compiled.frames",

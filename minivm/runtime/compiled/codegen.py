@@ -47,6 +47,7 @@ from minivm.runtime.compiled.lines import LineInfo, Writer
 from minivm.runtime.compiled.regions import RegionWriter, region_guard
 from minivm.runtime.compiled.sites import write_call
 from minivm.runtime.compiled.units import Unit, fits_region, is_call, stores_locals, units
+from minivm.runtime.compiled.versions import MAX_VERSIONED, int_stable
 
 
 @attrs.frozen
@@ -72,6 +73,8 @@ class FunctionGen:
         self.constants: dict[str, object] = {}
         self.max_indent = 0
         self.regions = True  # whether runs of blocks may become regions here
+        self.known: frozenset[int] = frozenset()  # locals known to be ints (versions.py)
+        self.versioned = 0  # how many type-versioned loops enclose what is being written
 
     def info(self, pc: int, adjust: int = 0, kind: str = "code", name: str = "") -> LineInfo:
         self.max_indent = max(self.max_indent, self.writer.indent)
@@ -208,7 +211,7 @@ class FunctionGen:
     def find_guard(self, pcs: list[int], stack: list[Entry]) -> frozenset[int]:
         """The locals whose being ints lets the block compute int arithmetic directly."""
         mark = self.writer.mark()
-        trial = CopyEmitter(self, INT, stack, pcs, frozenset(range(self.code.nlocals)))
+        trial = CopyEmitter(self, INT, stack, pcs, frozenset(range(self.code.nlocals)) - self.known)
         for i, pc in enumerate(pcs):
             trial.index = i
             trial.instruction(pc)
@@ -344,6 +347,24 @@ class FunctionGen:
 
     def loop(self, node: st.Loop, stack: list[Entry]) -> list[Entry]:
         stack = self.materialize_locals(stack, node.top)
+        stable = int_stable(self, node) if self.versioned < MAX_VERSIONED else frozenset()
+        if not stable:
+            return self.plain_loop(node, stack)
+        w = self.writer
+        tests = " and ".join(f"l{slot}.__class__ is int" for slot in sorted(stable))
+        w.line(f"if {tests}:", self.info(node.top))
+        known, self.known = self.known, self.known | stable
+        self.versioned += 1
+        ends = [self.nested(lambda: self.plain_loop(node, list(stack)))]
+        self.known = known
+        w.line("else:", self.info(node.top))
+        ends.append(self.nested(lambda: self.plain_loop(node, list(stack))))
+        self.versioned -= 1
+        if not all(a.same(b) for a, b in zip(ends[0], ends[1], strict=True)):
+            raise AssertionError(f"the versions of the loop at {node.top} disagree")
+        return _untyped(ends[1])
+
+    def plain_loop(self, node: st.Loop, stack: list[Entry]) -> list[Entry]:
         if not node.for_iter:
             self.writer.line("while True:", self.info(node.top))
             self.nested(lambda: self.seq(node.body, list(stack)))

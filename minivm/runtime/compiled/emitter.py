@@ -203,7 +203,9 @@ class CopyEmitter:
 
     def local_entry(self, slot: int) -> Entry:
         stored = self.stored.get(slot)
-        if stored is not None:
+        if slot in self.gen.known:  # an int everywhere here (a type-versioned loop)
+            typ, guards = "int", frozenset()
+        elif stored is not None:
             typ, guards = stored.typ, stored.guards
         elif self.mode == INT and slot in self.guard:
             typ, guards = "int", frozenset({slot})
@@ -215,7 +217,7 @@ class CopyEmitter:
     def binary(self, opcode: int) -> None:
         b, a = self.stack[-1], self.stack[-2]
         symbol = _SYMBOL.get(opcode)
-        if self.mode == INT and a.typ == "int" and b.typ == "int" and symbol is not None:
+        if a.typ == "int" and b.typ == "int" and symbol is not None:  # cannot fail: a pure value
             if opcode not in (op.FLOOR_DIV, op.MOD) or _nonzero_int(b):
                 self.pop()
                 self.pop()
@@ -357,7 +359,7 @@ def _dup2(e: CopyEmitter, arg: int) -> None:
 
 def _neg(e: CopyEmitter, arg: int) -> None:
     a = e.stack[-1]
-    if e.mode == INT and a.typ == "int":
+    if a.typ == "int":
         e.pop()
         e.used_guards |= a.guards
         e.push(Entry(f"(-{a.expr})", "pure", "int", a.refs, a.guards))

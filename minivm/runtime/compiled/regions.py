@@ -189,7 +189,7 @@ def region_guard(gen, run: list[Unit], stack: list[Entry]) -> frozenset[int]:
     """The locals whose being ints lets the region compute int arithmetic directly."""
     mark = gen.writer.mark()
     sites = len(gen.sites)
-    trial = RegionWriter(gen, run, INT, frozenset(range(gen.code.nlocals)))
+    trial = RegionWriter(gen, run, INT, frozenset(range(gen.code.nlocals)) - gen.known)
     trial.write(stack)
     gen.writer.truncate(mark)
     del gen.sites[sites:]
