@@ -38,8 +38,6 @@ from __future__ import annotations
 
 import re
 
-import attrs
-
 from minivm.bytecode.code import CodeObject
 from minivm.runtime.compiled import structure as st
 from minivm.runtime.compiled.emitter import FAST, INT, SLOW, CopyEmitter, Entry, temp
@@ -50,16 +48,24 @@ from minivm.runtime.compiled.units import Unit, fits_region, is_call, stores_loc
 from minivm.runtime.compiled.versions import MAX_VERSIONED, int_stable
 
 
-@attrs.frozen
 class Generated:
-    """The output of ``generate``: the source of one host function and its line table."""
+    """The output of ``generate``: the source of one host function and its line table:
+    ``lines[n]`` is the ``LineInfo`` of host line ``n`` (index 0 unused), ``sites`` the
+    ``(pc, argument count)`` of every call site, ``constants`` the values of the constants
+    not written inline, by name, and ``local_names`` the host names of the guest locals."""
 
-    function_name: str
-    source: str
-    lines: tuple  # lines[host line number] -> LineInfo (index 0 unused)
-    sites: tuple[tuple[int, int], ...]  # (pc, argument count) of every call site
-    constants: dict  # name -> value, for constants not written inline
-    local_names: tuple[str, ...]  # host names of the guest locals, by slot
+    __slots__ = ("constants", "function_name", "lines", "local_names", "sites", "source")
+
+    def __init__(
+        self, function_name: str, source: str, lines: tuple, sites: tuple[tuple[int, int], ...],
+        constants: dict, local_names: tuple[str, ...],
+    ):  # fmt: skip
+        self.function_name = function_name
+        self.source = source
+        self.lines = lines
+        self.sites = sites
+        self.constants = constants
+        self.local_names = local_names
 
 
 class FunctionGen:

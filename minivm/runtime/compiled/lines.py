@@ -6,10 +6,7 @@ whatever a reader of a paused or failed host frame needs at that line (``frames.
 
 from __future__ import annotations
 
-import attrs
 
-
-@attrs.frozen
 class LineInfo:
     """What one host line is, for the guest.
 
@@ -21,12 +18,21 @@ class LineInfo:
     pc); ``entry`` (the recursion test, which fails on behalf of the caller).
     """
 
-    pc: int
-    adjust: int = 0
-    kind: str = "code"
-    name: str = ""
-    temps: tuple[str, ...] = ()
-    frame_pc: int = 0
+    __slots__ = ("adjust", "frame_pc", "kind", "name", "pc", "temps")
+
+    def __init__(
+        self, pc: int, adjust: int = 0, kind: str = "code", name: str = "",
+        temps: tuple[str, ...] = (), frame_pc: int = 0,
+    ):  # fmt: skip
+        self.pc = pc
+        self.adjust = adjust
+        self.kind = kind
+        self.name = name
+        self.temps = temps
+        self.frame_pc = frame_pc
+
+    def __repr__(self) -> str:
+        return f"LineInfo(pc={self.pc}, adjust={self.adjust}, kind={self.kind!r}, temps={self.temps})"
 
 
 class Writer:

@@ -10,19 +10,22 @@ sequence. ``measure`` gives the ticks of the longest way through a run of units,
 
 from __future__ import annotations
 
-import attrs
-
 from minivm.bytecode import opcodes as op
 from minivm.bytecode.code import CodeObject
 from minivm.runtime.compiled import structure as st
 
 
-@attrs.frozen
 class Unit:
     """One block (``ops`` then the instruction of ``control``, if it has one) and its flow."""
 
-    ops: tuple[int, ...]
-    control: object = None
+    __slots__ = ("control", "ops")
+
+    def __init__(self, ops: tuple[int, ...], control: object = None):
+        self.ops = ops
+        self.control = control
+
+    def __repr__(self) -> str:
+        return f"Unit({self.ops!r}, {self.control!r})"
 
     @property
     def pcs(self) -> list[int]:
