@@ -18,9 +18,9 @@ from minivm.runtime.machine import Machine, VMConfig
 WORKLOADS = _suite(1)
 
 
-def run_minivm(source: str, policy: str = "ticks") -> str:
+def run_minivm(source: str, policy: str = "ticks", engine: str = "auto") -> str:
     out = io.StringIO()
-    status = Machine(VMConfig(policy=policy), stdout=out).run(compile_source(source, "<bench>"))
+    status = Machine(VMConfig(policy=policy, engine=engine), stdout=out).run(compile_source(source, "<bench>"))
     assert status == 0
     return out.getvalue()
 
@@ -36,14 +36,15 @@ def run_python(source: str) -> str:
 
 
 @pytest.mark.timeout(120)
+@pytest.mark.parametrize("engine", ["interp", "compiled"])
 @pytest.mark.parametrize("workload", WORKLOADS, ids=[w.name for w in WORKLOADS])
-def test_both_versions_of_each_program_print_the_same(workload):
-    # A ratio means something only if both sides do the same work.
+def test_both_versions_of_each_program_print_the_same(workload, engine):
+    # A ratio means something only if both sides do the same work, on either engine.
     expected = run_python(workload.python)
     assert expected.strip(), "the Python version prints its result"
-    assert run_minivm(workload.minivm) == expected
+    assert run_minivm(workload.minivm, engine=engine) == expected
     if workload.threaded:
-        assert run_minivm(workload.minivm, policy="fifo") == expected
+        assert run_minivm(workload.minivm, policy="fifo", engine=engine) == expected
 
 
 def test_the_suite_has_every_kind_of_program_the_issue_names():
@@ -62,18 +63,27 @@ def test_bench_quick_reports_every_figure(tmp_path):
     assert result.returncode == 0, result.stderr
     assert "bench: fib" in result.stderr  # the progress line
     lines = result.stdout.splitlines()
-    assert lines[0].split() == ["program", "minivm", "s", "python", "s", "ratio", "instr/s"]
+    # Both engines side by side, each ratio against the same Python baseline.
+    assert lines[0].split() == ["program", "python", "s", "interp", "s", "ratio", "compiled", "s", "ratio", "instr/s"]
     for workload in WORKLOADS:
-        assert any(line.startswith(workload.name) for line in lines), workload.name
+        row = next(line for line in lines if line.startswith(workload.name))
+        assert len(row.split()) == 7 and row.split()[3].endswith("x") and row.split()[5].endswith("x"), row
     for label in ("geometric mean ratio", "tick check", "the whole check", "tracing compiled in but off",
                   "fifo GIL hand-off", "spawn+join", "explore", "start-up"):  # fmt: skip
         assert any(label in line for line in lines), label
+    for line in lines:
+        if "geometric mean" in line or "check," in line:
+            assert "interp" in line and "compiled" in line, line
     figures = json.loads(out.read_text(encoding="utf-8"))
     assert figures["quick"] is True
     assert [p["name"] for p in figures["programs"]] == [w.name for w in WORKLOADS]
     for program in figures["programs"]:
-        assert program["minivm_s"] > 0 and program["python_s"] > 0 and program["instructions_per_s"] > 0
-        assert program["ratio"] == pytest.approx(program["minivm_s"] / program["python_s"])
-    for key in ("geomean_ratio", "tick_check_overhead", "slow_path_overhead", "tracing_off_overhead",
-                "handoff_ratio", "spawn_ratio", "startup_ratio", "explore_schedules_per_s"):  # fmt: skip
+        assert program["python_s"] > 0 and program["instructions"] > 0
+        for engine in ("interp", "compiled"):
+            assert program[f"{engine}_s"] > 0 and program[f"{engine}_instructions_per_s"] > 0
+            assert program[f"{engine}_ratio"] == pytest.approx(program[f"{engine}_s"] / program["python_s"])
+    for key in ("geomean_ratio_interp", "geomean_ratio_compiled", "tick_check_overhead_interp",
+                "tick_check_overhead_compiled", "slow_path_overhead_interp", "slow_path_overhead_compiled",
+                "tracing_off_overhead", "handoff_ratio", "spawn_ratio", "startup_ratio",
+                "explore_schedules_per_s"):  # fmt: skip
         assert figures[key] > 0, key

@@ -690,9 +690,12 @@ def test_main_imports_cli():
 # The compiled tier's modules, in pipeline order: each imports only those before it.
 COMPILED_TIER = (
     "minivm.runtime.compiled.structure",
+    "minivm.runtime.compiled.lines",
     "minivm.runtime.compiled.emitter",
     "minivm.runtime.compiled.units",
     "minivm.runtime.compiled.regions",
+    "minivm.runtime.compiled.sites",
+    "minivm.runtime.compiled.versions",
     "minivm.runtime.compiled.codegen",
     "minivm.runtime.compiled.translation",
     "minivm.runtime.compiled.frames",

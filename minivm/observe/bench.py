@@ -5,6 +5,8 @@ each guest program against the same program in plain Python, the tick check agai
 GIL, a GIL hand-off against a bare ``threading.Condition`` ping-pong, a guest spawn+join
 against ``threading.Thread``, and start-up against ``python -c "import lark"``; and the
 speed of ``minivm explore`` in schedules per second (no baseline: the target is 300/s).
+Guest programs and the check are measured on both engines, the interpreter and the compiled
+tier, side by side; both ratios are against the same baseline.
 """
 
 from __future__ import annotations
@@ -115,11 +117,14 @@ def _median_time(function, repeat: int) -> float:
     return statistics.median(times)
 
 
-def _run_minivm(code, policy: str = "ticks", check: int = 100) -> tuple[float, int]:
+ENGINES = ("interp", "compiled")
+
+
+def _run_minivm(code, policy: str = "ticks", check: int = 100, engine: str = "auto") -> tuple[float, int]:
     from minivm.observe.stats import collect
     from minivm.runtime.machine import Machine, VMConfig
 
-    machine = Machine(VMConfig(policy=policy, check_interval=check), stdout=io.StringIO())
+    machine = Machine(VMConfig(policy=policy, check_interval=check, engine=engine), stdout=io.StringIO())
     with _no_gc():
         start = time.perf_counter()
         status = machine.run(code)
@@ -136,6 +141,15 @@ def _run_python(source: str) -> None:
 def _minivm_wall(code, repeat: int, **kwargs) -> tuple[float, int]:
     results = [_run_minivm(code, **kwargs) for _ in range(repeat)]
     return statistics.median(r[0] for r in results), results[0][1]
+
+
+def _engines_wall(code, repeat: int, **kwargs) -> dict[str, tuple[float, int]]:
+    """Median wall time per engine, the engines' runs interleaved (load drifts alike on both)."""
+    runs: dict[str, list] = {engine: [] for engine in ENGINES}
+    for _ in range(repeat):
+        for engine in ENGINES:
+            runs[engine].append(_run_minivm(code, engine=engine, **kwargs))
+    return {e: (statistics.median(r[0] for r in rs), rs[0][1]) for e, rs in runs.items()}
 
 
 def tracing_off_overhead(instructions: int, wall: float, check: int) -> float:
@@ -267,37 +281,51 @@ def _progress(text: str) -> None:
     sys.stderr.flush()
 
 
+def _geomean(values: list[float]) -> float:
+    return math.exp(sum(math.log(v) for v in values) / len(values))
+
+
 def cmd_bench(args: argparse.Namespace) -> int:
     """``minivm bench``."""
     from minivm.frontend.compiler import compile_source
 
     scale, repeat = (1, 3) if args.quick else (3, 5)
     results: dict = {"quick": bool(args.quick), "python": sys.version.split()[0], "programs": []}
-    print(f"{'program':<12} {'minivm s':>9} {'python s':>9} {'ratio':>7} {'instr/s':>9}")
+    header = f"{'program':<12} {'python s':>9} {'interp s':>9} {'ratio':>7} {'compiled s':>11} {'ratio':>7}"
+    print(f"{header} {'instr/s':>9}")
     for workload in _suite(scale):
         _progress(f"bench: {workload.name} ...")
         code = compile_source(workload.minivm, f"<{workload.name}>")
-        wall, instructions = _minivm_wall(code, repeat)
+        walls = _engines_wall(code, repeat)
         # The Python runs are short and cheap: more of them steady the baseline's median.
         base = _median_time(lambda w=workload: _run_python(w.python), 4 * repeat)
-        row = {"name": workload.name, "minivm_s": wall, "python_s": base, "ratio": wall / base,
-               "instructions_per_s": instructions / wall, "threaded": workload.threaded}  # fmt: skip
+        row = {"name": workload.name, "python_s": base, "threaded": workload.threaded,
+               "instructions": walls["interp"][1]}  # fmt: skip
+        for engine, (wall, instructions) in walls.items():
+            row[f"{engine}_s"] = wall
+            row[f"{engine}_ratio"] = wall / base
+            row[f"{engine}_instructions_per_s"] = instructions / wall
         results["programs"].append(row)
         _progress("")
-        rate = row["instructions_per_s"] / 1e6
-        print(f"{row['name']:<12} {wall:>9.4f} {base:>9.4f} {row['ratio']:>6.1f}x {rate:>8.2f}M")
-    single = [r["ratio"] for r in results["programs"] if not r["threaded"]]
-    results["geomean_ratio"] = math.exp(sum(math.log(r) for r in single) / len(single))
-    print(f"geometric mean ratio, single-thread programs: {results['geomean_ratio']:.1f}x")
+        rate = row["compiled_instructions_per_s"] / 1e6
+        print(f"{row['name']:<12} {base:>9.4f} {row['interp_s']:>9.4f} {row['interp_ratio']:>6.1f}x "
+              f"{row['compiled_s']:>11.4f} {row['compiled_ratio']:>6.2f}x {rate:>8.2f}M")  # fmt: skip
+    for engine in ENGINES:
+        single = [r[f"{engine}_ratio"] for r in results["programs"] if not r["threaded"]]
+        results[f"geomean_ratio_{engine}"] = _geomean(single)
+    print(f"geometric mean ratio, single-thread programs: interp {results['geomean_ratio_interp']:.1f}x, "
+          f"compiled {results['geomean_ratio_compiled']:.2f}x")  # fmt: skip
 
     _progress("bench: tick check overhead ...")
     countdown = compile_source(_suite(scale)[0].minivm, "<countdown>")
-    ticks_wall, ticked = _minivm_wall(countdown, repeat, policy="ticks", check=100)
-    none_wall, _ = _minivm_wall(countdown, repeat, policy="none", check=100)
-    unchecked_wall, _ = _minivm_wall(countdown, repeat, policy="ticks", check=10**9)
-    results["tick_check_overhead"] = ticks_wall / none_wall
-    results["slow_path_overhead"] = ticks_wall / unchecked_wall
-    results["tracing_off_overhead"] = tracing_off_overhead(ticked, ticks_wall, check=100)
+    for engine in ENGINES:
+        ticks_wall, ticked = _minivm_wall(countdown, repeat, policy="ticks", check=100, engine=engine)
+        none_wall, _ = _minivm_wall(countdown, repeat, policy="none", check=100, engine=engine)
+        unchecked_wall, _ = _minivm_wall(countdown, repeat, policy="ticks", check=10**9, engine=engine)
+        results[f"tick_check_overhead_{engine}"] = ticks_wall / none_wall
+        results[f"slow_path_overhead_{engine}"] = ticks_wall / unchecked_wall
+        if engine == "interp":
+            results["tracing_off_overhead"] = tracing_off_overhead(ticked, ticks_wall, check=100)
     _progress("bench: GIL hand-off ...")
     rounds = 3000 if args.quick else 10000
     results["gil_handoff_s"] = gil_handoff(rounds)
@@ -314,9 +342,11 @@ def cmd_bench(args: argparse.Namespace) -> int:
     results["startup_s"], results["import_lark_s"] = mine, base
     results["startup_ratio"] = mine / base
     _progress("")
-    print(f"tick check, ticks@100 vs none (one thread):     {results['tick_check_overhead']:.3f}x")
-    print(f"the whole check, @100 vs never checking:        {results['slow_path_overhead']:.3f}x")
-    print(f"tracing compiled in but off (its test per check): {results['tracing_off_overhead']:.4f}x")
+    print(f"tick check, ticks@100 vs none (one thread):     interp {results['tick_check_overhead_interp']:.3f}x, "
+          f"compiled {results['tick_check_overhead_compiled']:.3f}x")  # fmt: skip
+    print(f"the whole check, @100 vs never checking:        interp {results['slow_path_overhead_interp']:.3f}x, "
+          f"compiled {results['slow_path_overhead_compiled']:.3f}x")  # fmt: skip
+    print(f"tracing compiled in but off (its test per check): {results['tracing_off_overhead']:.4f}x (interp)")
     print(f"fifo GIL hand-off vs bare Condition hand-off:   {results['handoff_ratio']:.2f}x "
           f"({results['gil_handoff_s'] * 1e6:.1f} us vs {results['condition_handoff_s'] * 1e6:.1f} us)")  # fmt: skip
     print(f"spawn+join vs threading.Thread start+join:      {results['spawn_ratio']:.2f}x "

@@ -38,71 +38,34 @@ from __future__ import annotations
 
 import re
 
-import attrs
-
 from minivm.bytecode.code import CodeObject
-from minivm.runtime.builtins import BUILTINS
 from minivm.runtime.compiled import structure as st
 from minivm.runtime.compiled.emitter import FAST, INT, SLOW, CopyEmitter, Entry, temp
+from minivm.runtime.compiled.lines import LineInfo, Writer
 from minivm.runtime.compiled.regions import RegionWriter, region_guard
+from minivm.runtime.compiled.sites import write_call
 from minivm.runtime.compiled.units import Unit, fits_region, is_call, stores_locals, units
+from minivm.runtime.compiled.versions import MAX_VERSIONED, int_stable
 
 
-@attrs.frozen
-class LineInfo:
-    """What one host line is, for the guest.
-
-    ``pc``: the instruction it belongs to. ``adjust``: the interpreter's tick count there is
-    the host ``budget`` plus ``adjust`` (an instruction that fails has been counted).
-    ``kind``: ``code``; ``global`` (reads global ``name``: a ``KeyError`` there is the guest's
-    ``undefined variable``); ``check`` or ``call`` (a frame may pause there: ``temps`` are the
-    host locals holding its stack, ``frame_pc`` what the interpreter's frame would hold as its
-    pc); ``entry`` (the recursion test, which fails on behalf of the caller).
-    """
-
-    pc: int
-    adjust: int = 0
-    kind: str = "code"
-    name: str = ""
-    temps: tuple[str, ...] = ()
-    frame_pc: int = 0
-
-
-@attrs.frozen
 class Generated:
-    """The output of ``generate``: the source of one host function and its line table."""
+    """The output of ``generate``: the source of one host function and its line table:
+    ``lines[n]`` is the ``LineInfo`` of host line ``n`` (index 0 unused), ``sites`` the
+    ``(pc, argument count)`` of every call site, ``constants`` the values of the constants
+    not written inline, by name, and ``local_names`` the host names of the guest locals."""
 
-    function_name: str
-    source: str
-    lines: tuple  # lines[host line number] -> LineInfo (index 0 unused)
-    sites: tuple[tuple[int, int], ...]  # (pc, argument count) of every call site
-    constants: dict  # name -> value, for constants not written inline
-    local_names: tuple[str, ...]  # host names of the guest locals, by slot
+    __slots__ = ("constants", "function_name", "lines", "local_names", "sites", "source")
 
-
-class Writer:
-    """Lines of host source with their ``LineInfo``, at the current indentation."""
-
-    def __init__(self) -> None:
-        self.lines: list[str] = []
-        self.infos: list[LineInfo] = []
-        self.indent = 0
-
-    def line(self, text: str, info: LineInfo, indent: int = 0) -> None:
-        self.lines.append("    " * (self.indent + indent) + text)
-        self.infos.append(info)
-
-    def insert(self, at: int, text: str, info: LineInfo, indent: int = 0) -> None:
-        """A line before line ``at`` (a ``mark``), at the current indentation plus ``indent``."""
-        self.lines.insert(at, "    " * (self.indent + indent) + text)
-        self.infos.insert(at, info)
-
-    def mark(self) -> int:
-        return len(self.lines)
-
-    def truncate(self, mark: int) -> None:
-        del self.lines[mark:]
-        del self.infos[mark:]
+    def __init__(
+        self, function_name: str, source: str, lines: tuple, sites: tuple[tuple[int, int], ...],
+        constants: dict, local_names: tuple[str, ...],
+    ):  # fmt: skip
+        self.function_name = function_name
+        self.source = source
+        self.lines = lines
+        self.sites = sites
+        self.constants = constants
+        self.local_names = local_names
 
 
 class FunctionGen:
@@ -116,6 +79,8 @@ class FunctionGen:
         self.constants: dict[str, object] = {}
         self.max_indent = 0
         self.regions = True  # whether runs of blocks may become regions here
+        self.known: frozenset[int] = frozenset()  # locals known to be ints (versions.py)
+        self.versioned = 0  # how many type-versioned loops enclose what is being written
 
     def info(self, pc: int, adjust: int = 0, kind: str = "code", name: str = "") -> LineInfo:
         self.max_indent = max(self.max_indent, self.writer.indent)
@@ -252,7 +217,7 @@ class FunctionGen:
     def find_guard(self, pcs: list[int], stack: list[Entry]) -> frozenset[int]:
         """The locals whose being ints lets the block compute int arithmetic directly."""
         mark = self.writer.mark()
-        trial = CopyEmitter(self, INT, stack, pcs, frozenset(range(self.code.nlocals)))
+        trial = CopyEmitter(self, INT, stack, pcs, frozenset(range(self.code.nlocals)) - self.known)
         for i, pc in enumerate(pcs):
             trial.index = i
             trial.instruction(pc)
@@ -311,11 +276,6 @@ class FunctionGen:
             w.line(f"if not {cond.expr}:", info)
             self.nested(lambda: self.leave(node.pops, stack))
             return stack
-        if isinstance(node, st.ForIter):
-            position = len(stack)
-            w.line(f"s{position} = next({stack[-1].expr}, DONE)", info)
-            w.line(f"if s{position} is DONE: break", info)
-            return [*stack, temp(position)]
         if isinstance(node, st.If):
             return self.if_(node, stack)
         if isinstance(node, st.AndOr):
@@ -393,40 +353,38 @@ class FunctionGen:
 
     def loop(self, node: st.Loop, stack: list[Entry]) -> list[Entry]:
         stack = self.materialize_locals(stack, node.top)
-        self.writer.line("while True:", self.info(node.top))
-        self.nested(lambda: self.seq(node.body, list(stack)))
-        if isinstance(node.body[0], st.ForIter):
-            return stack[:-2]
-        return stack
+        stable = int_stable(self, node) if self.versioned < MAX_VERSIONED else frozenset()
+        if not stable:
+            return self.plain_loop(node, stack)
+        w = self.writer
+        tests = " and ".join(f"l{slot}.__class__ is int" for slot in sorted(stable))
+        w.line(f"if {tests}:", self.info(node.top))
+        known, self.known = self.known, self.known | stable
+        self.versioned += 1
+        ends = [self.nested(lambda: self.plain_loop(node, list(stack)))]
+        self.known = known
+        w.line("else:", self.info(node.top))
+        ends.append(self.nested(lambda: self.plain_loop(node, list(stack))))
+        self.versioned -= 1
+        if not all(a.same(b) for a, b in zip(ends[0], ends[1], strict=True)):
+            raise AssertionError(f"the versions of the loop at {node.top} disagree")
+        return _untyped(ends[1])
+
+    def plain_loop(self, node: st.Loop, stack: list[Entry]) -> list[Entry]:
+        if not node.for_iter:
+            self.writer.line("while True:", self.info(node.top))
+            self.nested(lambda: self.seq(node.body, list(stack)))
+            return stack
+        # A for loop: its first FOR_ITER is charged here, the others with what jumps back.
+        stack = self.block([node.top], stack)
+        position = len(stack)
+        self.writer.line(f"for s{position} in {stack[-1].expr}:", self.info(node.top))
+        self.nested(lambda: self.seq(node.body, [*stack, temp(position)]))
+        return stack[:-2]
 
     def call(self, pc: int, stack: list[Entry]) -> list[Entry]:
-        """A guest call, after its block: the site's cached callee, else ``resolve``."""
-        w = self.writer
-        n = self.code.instructions[pc][1]
-        position = len(stack) - n - 1
-        callee, args = stack[position], stack[position + 1 :]
-        info = LineInfo(pc, 0, "call", "", tuple(e.expr for e in stack[:position] if e.kind == "temp"), pc + 1)
-        self.max_indent = max(self.max_indent, w.indent)
-        f = callee.expr
-        if callee.kind == "const":
-            w.line(f"s{position} = {f}", info)
-            f = f"s{position}"
-        listed = ", ".join(a.expr for a in args)
-        passed = "".join(f", {a.expr}" for a in args)
-        result = f"s{position}"
-        guest = f"{result} = k[1](thread, budget, room, {f}{passed}); budget = thread.ticks"
-        builtin = f"{result} = {f}.impl(thread, [{listed}])"
-        w.line(f"k = C{pc}", info)
-        if callee.origin in BUILTINS:
-            w.line(f"if {f} is B{pc}: {builtin}", info)
-            w.line(f"elif {f} is k[0]: {guest}", info)
-        else:
-            w.line(f"if {f} is k[0]: {guest}", info)
-            w.line(f"elif {f} is B{pc}: {builtin}", info)
-        w.line(f"else: {result} = resolve({f}, {n}, S{pc})(thread, budget, room, {f}{passed}); "
-               "budget = thread.ticks", info)  # fmt: skip
-        self.sites.append((pc, n))
-        return [*stack[:position], temp(position)]
+        """A guest call, after its block (``sites``)."""
+        return write_call(self, pc, stack)
 
 
 def _untyped(stack: list[Entry]) -> list[Entry]:

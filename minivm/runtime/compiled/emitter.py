@@ -203,7 +203,9 @@ class CopyEmitter:
 
     def local_entry(self, slot: int) -> Entry:
         stored = self.stored.get(slot)
-        if stored is not None:
+        if slot in self.gen.known:  # an int everywhere here (a type-versioned loop)
+            typ, guards = "int", frozenset()
+        elif stored is not None:
             typ, guards = stored.typ, stored.guards
         elif self.mode == INT and slot in self.guard:
             typ, guards = "int", frozenset({slot})
@@ -215,9 +217,8 @@ class CopyEmitter:
     def binary(self, opcode: int) -> None:
         b, a = self.stack[-1], self.stack[-2]
         symbol = _SYMBOL.get(opcode)
-        if self.mode == INT and a.typ == "int" and b.typ == "int" and symbol is not None:
-            divides = opcode in (op.FLOOR_DIV, op.MOD)
-            if not divides or (b.kind == "const" and b.expr not in ("0", "(0)") and b.expr[0] != "K"):
+        if a.typ == "int" and b.typ == "int" and symbol is not None:  # cannot fail: a pure value
+            if opcode not in (op.FLOOR_DIV, op.MOD) or _nonzero_int(b):
                 self.pop()
                 self.pop()
                 self.used_guards |= a.guards | b.guards
@@ -244,7 +245,7 @@ class CopyEmitter:
                 test = f"{cls} is {b.expr}.__class__ and ({cls} is int or {cls} is str)"
         else:
             tests = [f"{e.expr}.__class__ is int" for e in (a, b) if e.typ != "int"]
-            if opcode in (op.FLOOR_DIV, op.MOD):
+            if opcode in (op.FLOOR_DIV, op.MOD) and not _nonzero_int(b):
                 tests.append(b.expr)
             test = " and ".join(tests)
         self.set_temp(f"{fast} if {test} else {generic}" if test else fast, typ)
@@ -256,6 +257,11 @@ class CopyEmitter:
 
     def decref_old(self) -> None:
         self.line("if o.__class__ in HEAP: o.rc -= 1")
+
+
+def _nonzero_int(entry: Entry) -> bool:
+    """A constant int other than zero (dividing by it cannot fail)."""
+    return entry.kind == "const" and entry.typ == "int" and entry.expr not in ("0", "(0)")
 
 
 # -- handlers, one per plain opcode (binary operators go through CopyEmitter.binary)
@@ -353,7 +359,7 @@ def _dup2(e: CopyEmitter, arg: int) -> None:
 
 def _neg(e: CopyEmitter, arg: int) -> None:
     a = e.stack[-1]
-    if e.mode == INT and a.typ == "int":
+    if a.typ == "int":
         e.pop()
         e.used_guards |= a.guards
         e.push(Entry(f"(-{a.expr})", "pure", "int", a.refs, a.guards))

@@ -23,6 +23,7 @@ import sys
 from minivm.errors import GuestError
 from minivm.runtime import operations as ops
 from minivm.runtime.compiled.frames import HostFrames, read_traceback
+from minivm.runtime.compiled.sites import INLINE_NAMES
 from minivm.runtime.compiled.translation import Fallback, instantiate, translate
 from minivm.runtime.interpreter import (
     _DONE,
@@ -33,7 +34,7 @@ from minivm.runtime.interpreter import (
     store_cell,
     unset_error,
 )
-from minivm.runtime.values import HEAP_TYPES, UNSET, Builtin, Function, MvList, MvMap, map_key, type_name
+from minivm.runtime.values import HEAP_TYPES, UNSET, Builtin, Function, MvList, MvMap, map_key, to_str, type_name
 
 _NO_FUNCTION = object()  # what an empty call-site cache compares against
 _EMPTY_SITE = (_NO_FUNCTION, None)
@@ -62,7 +63,8 @@ SHARED_NAMES = {
     "op_floor_div": ops.floor_div, "op_mod": ops.mod, "op_neg": ops.neg,
     "op_lt": ops.less, "op_le": ops.less_equal, "op_gt": ops.greater, "op_ge": ops.greater_equal,
     "op_eq": ops.equal, "op_ne": ops.not_equal, "op_index": ops.index,
-    "op_store_index": ops.store_index, "op_iterate": ops.iterate,
+    "op_store_index": ops.store_index, "op_iterate": ops.iterate, "to_str": to_str,
+    **INLINE_NAMES,
 }  # fmt: skip
 
 

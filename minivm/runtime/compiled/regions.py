@@ -101,16 +101,6 @@ class RegionWriter:
                 self.gen.leave(control.pops, emitter.stack)
                 w.indent -= 1
                 stack = emitter.stack
-            elif isinstance(control, st.ForIter):
-                position = len(emitter.stack)
-                it = emitter.canonical()[-1].expr
-                w.line(f"s{position} = next({it}, DONE)", info)
-                w.line(f"if s{position} is DONE:", info)
-                w.indent += 1
-                self.refund(charged, control.pc)
-                w.line("break", info)
-                w.indent -= 1
-                stack = [*emitter.stack, temp(position)]
             elif isinstance(control, st.If):
                 ended = self.if_(control, emitter, charged, stored)
                 if ended is None:
@@ -199,7 +189,7 @@ def region_guard(gen, run: list[Unit], stack: list[Entry]) -> frozenset[int]:
     """The locals whose being ints lets the region compute int arithmetic directly."""
     mark = gen.writer.mark()
     sites = len(gen.sites)
-    trial = RegionWriter(gen, run, INT, frozenset(range(gen.code.nlocals)))
+    trial = RegionWriter(gen, run, INT, frozenset(range(gen.code.nlocals)) - gen.known)
     trial.write(stack)
     gen.writer.truncate(mark)
     del gen.sites[sites:]

@@ -20,8 +20,6 @@ stands for a control instruction names it, because that instruction still costs 
 
 from __future__ import annotations
 
-import attrs
-
 from minivm.bytecode import opcodes as op
 from minivm.bytecode.code import CodeObject
 from minivm.bytecode.verify import stack_depths
@@ -36,103 +34,159 @@ class Unsupported(Exception):
     """The bytecode has a shape the translator does not handle (the reason is the message)."""
 
 
-@attrs.frozen
 class Op:
     """One instruction that does not change the flow (``CALL`` included)."""
 
-    pc: int
+    __slots__ = ("pc",)
+
+    def __init__(self, pc: int):
+        self.pc = pc
+
+    def __repr__(self) -> str:
+        return f"Op({self.pc!r})"
 
 
-@attrs.frozen
 class Return:
     """``RETURN``."""
 
-    pc: int
+    __slots__ = ("pc",)
+
+    def __init__(self, pc: int):
+        self.pc = pc
+
+    def __repr__(self) -> str:
+        return f"Return({self.pc!r})"
 
 
-@attrs.frozen
 class Goto:
     """A ``JUMP`` that only skips to where the flow goes anyway (an if/else's ``JUMP end``,
-    or a loop's back edge): it costs its tick and nothing else."""
+    or a loop's back edge): it costs its tick and nothing else. ``also`` are instructions
+    that run right after it in the same block (a ``for`` loop's ``FOR_ITER``)."""
 
-    pc: int
+    __slots__ = ("also", "pc")
+
+    def __init__(self, pc: int, also: tuple[int, ...] = ()):
+        self.pc = pc
+        self.also = also
+
+    def __repr__(self) -> str:
+        return f"Goto({self.pc!r}, {self.also!r})"
 
 
-@attrs.frozen
 class Break:
     """``break``: a ``JUMP`` to the loop's exit; ``pops`` are the two ``POP`` of a ``for``
     loop's iterable and iterator, run (and charged) on the way out."""
 
-    pc: int
-    pops: tuple[int, ...]
+    __slots__ = ("pc", "pops")
+
+    def __init__(self, pc: int, pops: tuple[int, ...]):
+        self.pc = pc
+        self.pops = pops
+
+    def __repr__(self) -> str:
+        return f"Break({self.pc!r}, {self.pops!r})"
 
 
-@attrs.frozen
 class Continue:
-    """``continue``: a ``JUMP`` back to the loop's top."""
+    """``continue``: a ``JUMP`` back to the loop's top (``also``: as for ``Goto``)."""
 
-    pc: int
+    __slots__ = ("also", "pc")
+
+    def __init__(self, pc: int, also: tuple[int, ...] = ()):
+        self.pc = pc
+        self.also = also
+
+    def __repr__(self) -> str:
+        return f"Continue({self.pc!r}, {self.also!r})"
 
 
-@attrs.frozen
 class If:
     """``POP_JUMP_IF_FALSE`` at ``pc``: ``then`` runs if the popped value is true."""
 
-    pc: int
-    then: tuple
-    orelse: tuple
+    __slots__ = ("orelse", "pc", "then")
+
+    def __init__(self, pc: int, then: tuple, orelse: tuple):
+        self.pc = pc
+        self.then = then
+        self.orelse = orelse
+
+    def __repr__(self) -> str:
+        return f"If({self.pc!r}, {self.then!r}, {self.orelse!r})"
 
 
-@attrs.frozen
 class ExitIf:
     """``POP_JUMP_IF_FALSE`` straight to the loop's exit (a ``while`` test): the loop ends
     if the popped value is false."""
 
-    pc: int
-    pops: tuple[int, ...]
+    __slots__ = ("pc", "pops")
+
+    def __init__(self, pc: int, pops: tuple[int, ...]):
+        self.pc = pc
+        self.pops = pops
+
+    def __repr__(self) -> str:
+        return f"ExitIf({self.pc!r}, {self.pops!r})"
 
 
-@attrs.frozen
 class AndOr:
     """``JUMP_IF_FALSE_OR_POP`` (``and``) or ``JUMP_IF_TRUE_OR_POP`` (``or``) at ``pc``:
     ``right`` runs, replacing the top of the stack, unless the top decides the result."""
 
-    pc: int
-    is_and: bool
-    right: tuple
+    __slots__ = ("is_and", "pc", "right")
+
+    def __init__(self, pc: int, is_and: bool, right: tuple):
+        self.pc = pc
+        self.is_and = is_and
+        self.right = right
+
+    def __repr__(self) -> str:
+        return f"AndOr({self.pc!r}, {self.is_and!r}, {self.right!r})"
 
 
-@attrs.frozen
-class ForIter:
-    """``FOR_ITER`` at a ``for`` loop's top: the next item, or the loop ends."""
-
-    pc: int
-
-
-@attrs.frozen
 class Loop:
-    """A ``while`` or ``for`` loop; ``body`` starts at the loop's top (a ``for`` loop's with
-    its ``ForIter``) and ends with the back edge (a ``Goto``)."""
+    """A ``while`` or ``for`` loop; ``body`` ends with the back edge (a ``Goto``). A
+    ``while`` body starts at the loop's top, its test. A ``for`` loop's top is its
+    ``FOR_ITER`` (``for_iter``): the body starts after it, and the ``FOR_ITER`` is charged
+    with whatever jumps back to it (``also`` of a back edge or ``continue``), right before
+    the host's own ``for`` takes the next item."""
 
-    top: int
-    body: tuple
-    stores_locals: bool
+    __slots__ = ("body", "for_iter", "stores_locals", "top")
+
+    def __init__(self, top: int, body: tuple, stores_locals: bool, for_iter: bool = False):
+        self.top = top
+        self.body = body
+        self.stores_locals = stores_locals
+        self.for_iter = for_iter
+
+    def __repr__(self) -> str:
+        return f"Loop({self.top!r}, {self.body!r}, {self.stores_locals!r}, {self.for_iter!r})"
 
 
-@attrs.frozen
 class Shape:
     """A function's structure: its body, its stack depths, and how deep it nests."""
 
-    body: tuple
-    depths: tuple
-    loop_nesting: int
+    __slots__ = ("body", "depths", "loop_nesting")
+
+    def __init__(self, body: tuple, depths: tuple, loop_nesting: int):
+        self.body = body
+        self.depths = depths
+        self.loop_nesting = loop_nesting
+
+    def __repr__(self) -> str:
+        return f"Shape({self.body!r}, {self.depths!r}, {self.loop_nesting!r})"
 
 
-@attrs.frozen
 class _LoopContext:
-    top: int
-    exit: int  # where `break` jumps
-    pops: tuple[int, ...]
+    __slots__ = ("also", "exit", "pops", "top")
+
+    def __init__(self, top: int, exit: int, pops: tuple[int, ...], also: tuple[int, ...]):
+        self.top = top
+        self.exit = exit  # where `break` jumps
+        self.pops = pops
+        self.also = also  # what a jump to the top runs in the same block (a FOR_ITER)
+
+    def __repr__(self) -> str:
+        return f"_LoopContext({self.top!r}, {self.exit!r}, {self.pops!r}, {self.also!r})"
 
 
 class _Reader:
@@ -184,10 +238,9 @@ class _Reader:
                 nodes.append(AndOr(pc, opcode == op.JUMP_IF_FALSE_OR_POP, right))
                 pc = arg
             elif opcode == op.FOR_ITER:
-                if loop is None or loop.top != pc:
+                if loop is None or loop.top != pc or nodes or pc != start:
                     raise Unsupported(f"FOR_ITER at {pc} is not a loop's top")
-                nodes.append(ForIter(pc))
-                pc += 1
+                pc += 1  # the host's `for` takes the next item (see Loop)
             elif opcode in op.JUMP_OPCODES:
                 raise Unsupported(f"unknown jump at {pc}")
             else:
@@ -197,7 +250,7 @@ class _Reader:
 
     def _jump(self, pc: int, target: int, loop: _LoopContext | None):
         if loop is not None and target == loop.top:
-            return Continue(pc)
+            return Continue(pc, loop.also)
         if loop is not None and target == loop.exit:
             return Break(pc, loop.pops)
         raise Unsupported(f"JUMP at {pc} to {target} is neither break nor continue")
@@ -236,7 +289,8 @@ class _Reader:
             raise Unsupported("loops nested too deeply")
         self.max_loops = max(self.max_loops, loops + 1)
         exit_, pops, after = back + 1, (), back + 1
-        if self.instrs[top][0] == op.FOR_ITER:
+        for_iter = self.instrs[top][0] == op.FOR_ITER
+        if for_iter:
             after = self.instrs[top][1]
             if after == back + 3 and all(self.instrs[i][0] == op.POP for i in (back + 1, back + 2)):
                 pops = (back + 1, back + 2)
@@ -244,14 +298,14 @@ class _Reader:
                 raise Unsupported(f"for loop at {top} exits to {after}")
         if after > end:
             raise Unsupported(f"loop at {top} exits outside its block")
-        context = _LoopContext(top, exit_, pops)
+        context = _LoopContext(top, exit_, pops, (top,) if for_iter else ())
         body = self.region(top, back, context, nesting + 1, loops + 1)
         if self.reachable(back):
-            body = (*body, Goto(back))
+            body = (*body, Goto(back, context.also))
         stores = any(
             self.instrs[i][0] in (op.STORE_LOCAL, op.CLEAR_LOCAL, op.MAKE_CELL) for i in range(top, back)
         )
-        nodes.append(Loop(top, body, stores))
+        nodes.append(Loop(top, body, stores, for_iter))
         return after
 
     def _after_loop(self, top: int, back: int) -> int:

@@ -10,26 +10,31 @@ sequence. ``measure`` gives the ticks of the longest way through a run of units,
 
 from __future__ import annotations
 
-import attrs
-
 from minivm.bytecode import opcodes as op
 from minivm.bytecode.code import CodeObject
 from minivm.runtime.compiled import structure as st
 
 
-@attrs.frozen
 class Unit:
     """One block (``ops`` then the instruction of ``control``, if it has one) and its flow."""
 
-    ops: tuple[int, ...]
-    control: object = None
+    __slots__ = ("control", "ops")
+
+    def __init__(self, ops: tuple[int, ...], control: object = None):
+        self.ops = ops
+        self.control = control
+
+    def __repr__(self) -> str:
+        return f"Unit({self.ops!r}, {self.control!r})"
 
     @property
     def pcs(self) -> list[int]:
-        """The instructions the block charges: its ops and its control instruction."""
-        if self.control is None or isinstance(self.control, st.Loop):
+        """The instructions the block charges: its ops, its control instruction, and what
+        runs right after that in the same block (a ``for`` loop's ``FOR_ITER``)."""
+        control = self.control
+        if control is None or isinstance(control, st.Loop):
             return list(self.ops)
-        return [*self.ops, self.control.pc]
+        return [*self.ops, control.pc, *getattr(control, "also", ())]
 
 
 def is_call(code: CodeObject, node) -> bool:
@@ -87,7 +92,7 @@ def measure(code: CodeObject, run: list[Unit], charged: int = 0) -> tuple[int | 
         control = unit.control
         if isinstance(control, (st.Return, st.Continue, st.Break)):
             return None, max(longest, charged)
-        if isinstance(control, (st.ExitIf, st.ForIter)):
+        if isinstance(control, st.ExitIf):
             longest = max(longest, charged)
         elif isinstance(control, st.If):
             ends = []
