@@ -13,13 +13,18 @@ import io
 import os
 
 import pytest
+from golden import run_minivm
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from test_fuzz import MAX_STEPS, valid_programs
 
+from minivm.bytecode import opcodes as op
+from minivm.bytecode.code import CodeObject
 from minivm.frontend.compiler import compile_source
 from minivm.observe.stats import collect
-from minivm.runtime.engine import make_runner
+from minivm.runtime.compiled import Fallback, Translation, translate
+from minivm.runtime.compiled.emitter import HANDLED
+from minivm.runtime.engine import choose_engine, make_runner
 from minivm.runtime.interpreter import FRAME_CODE, FRAME_PC
 from minivm.runtime.machine import Machine, VMConfig
 
@@ -125,6 +130,18 @@ PROGRAMS = {
     "recursion_limit": "fn down(n) { return down(n + 1); }\nprint(down(0));",
     "undefined_global": "fn f() { return g + 1; }\nprint(1);\nf();",
     "main_error": "let l = [];\nfor i in range(5) { push(l, i); }\nprint(l[1] + l[9]);",
+    "loop_types": (
+        "fn f(x) { let i = 0; while x < 5 { x = x + 1; i += 1; } return [x, i]; }\n"
+        "fn g(n) { let a = 0; while n > 0 { n -= 1; if n == 2 { a = 1.5; } a = a * 2; } return a; }\n"
+        'fn h(n) { let s = 0; while n > 0 { s = s + n; n = n - 1; if n == 3 { s = "x"; break; } } return s; }\n'
+        "print(f(0.5), f(2), f(-1), g(5), g(1), h(5), h(2), -7 // 2, 7 % -3);"
+    ),
+    "builtins_inline": (
+        'let m = {"a": 1, 2: [3]};\nlet l = [];\nfor x in ["a", 2, true, nil, 3] { push(l, has(m, x)); }\n'
+        'print(l, len(l), len("héllo"), len(m), str(l), str(2.5), str(nil));\n'
+        "let len = fn (x) { return 42; };\nprint(len([1]));"
+    ),
+    "builtin_errors_inline": 'let l = [1];\npush(l, 2);\nprint(has([1], 1));',
 }
 
 
@@ -205,3 +222,147 @@ def test_reclaim_frees_the_same_objects_at_the_same_checks():
     source = CHURN + "\n".join(HELD_ONLY_BY_FRAMES.values()) + "\nprint(saved);\n"
     for interval in (1, 7, 100):
         assert_same(source, policy="fifo", check_interval=interval, heap_check=True)
+
+
+# --------------------------------------------------------------------------------------
+# Functions the translator leaves to the interpreter
+# --------------------------------------------------------------------------------------
+
+
+def nested_loops(depth: int, body: str) -> str:
+    """A function body of ``depth`` nested one-pass loops around ``body`` (CPython allows 20
+    statically nested blocks: such a function stays interpreted)."""
+    opening = "".join(f"let i{k} = 0; while i{k} < 1 {{ i{k} += 1; " for k in range(depth))
+    return opening + body + " }" * depth
+
+
+FALLBACK = f"""\
+fn leaf(n) {{ if n > 3 {{ return [1][n]; }} return n * 10; }}
+fn deep(n) {{ let r = 0; {nested_loops(19, "r = leaf(n) + deep_again(n);")} return r; }}
+fn deep_again(n) {{ if n > 0 {{ return deep(n - 1); }} return 0; }}
+fn down(n) {{ {nested_loops(19, "if n > 0 { return down(n - 1); }")} return 0; }}
+print(deep(2));
+print(down(20));
+print(deep(5));
+"""
+
+
+def test_a_deeply_nested_function_falls_back_to_the_interpreter():
+    code = compile_source(FALLBACK, "t.mv")
+    reasons = {c.name: translate(c) for c in code.nested()}
+    assert isinstance(reasons["deep"], Fallback) and "nested too deeply" in reasons["deep"].reason
+    assert isinstance(reasons["leaf"], Translation)
+
+
+@pytest.mark.timeout(300)
+@pytest.mark.parametrize("interval", [1, 3, 100])
+def test_compiled_and_interpreted_frames_mix_exactly(interval):
+    # main (compiled) -> deep (interpreted) -> leaf -> ... fails inside the interpreter: the
+    # call chain joins both kinds of frames; the recursion limit counts both.
+    run = assert_same(FALLBACK, policy="fifo", check_interval=interval, recursion_limit=25)
+    assert "in deep" in run.stderr and "in <main>" in run.stderr
+    assert_same(FALLBACK.replace("down(20)", "down(30)"), policy="fifo", recursion_limit=25)
+
+
+# --------------------------------------------------------------------------------------
+# The translator and the command line
+# --------------------------------------------------------------------------------------
+
+
+def test_unstructured_code_falls_back_with_a_reason():
+    code = CodeObject(
+        name="odd", file="t.mv", first_line=1, params=(), local_names=(),
+        # a conditional jump backwards: no loop the compiler makes looks like this
+        instructions=((op.LOAD_CONST, 0), (op.POP_JUMP_IF_FALSE, 0), (op.LOAD_CONST, 0), (op.RETURN, 0)),
+        lines=(1, 1, 1, 1), constants=(None,), names=(), free_names=(), free_sources=(), max_stack=2,
+    )  # fmt: skip
+    fallback = translate(code)
+    assert isinstance(fallback, Fallback) and "branch at 1 to 0" in fallback.reason
+
+
+def test_every_opcode_has_code_in_the_compiled_tier():
+    assert {info.code for info in op.PLAIN_OPCODES} <= HANDLED
+
+
+def test_dis_compiled_shows_the_host_source_per_function():
+    source = "fn f(n) { return n + 1; }\nprint(f(1));\n" + f"fn g() {{ {nested_loops(19, 'print(1);')} }}\n"
+    result = run_minivm("dis", "--compiled", "-c", source)
+    assert result.returncode == 0, result.stderr
+    out = result.stdout
+    assert "<main> (<string>:1)" in out and "def main(thread, budget, room, fn):" in out
+    assert "def fn_f(thread, budget, room, fn, l0):" in out
+    assert "g (<string>:3): runs on the interpreter (loops nested too deeply)" in out
+    assert any(line.startswith("  @") for line in out.splitlines())
+
+
+@pytest.mark.parametrize(
+    ("options", "status", "message"),
+    [
+        (("--engine", "compiled", "--trace"), 2, "the compiled engine cannot trace every instruction"),
+        (("--engine", "fast"), 2, "unknown engine 'fast'"),
+        (("--engine", "interp", "--trace"), 0, "LOAD_CONST"),
+        (("--trace",), 0, "LOAD_CONST"),
+        (("--engine", "compiled", "--max-steps", "3"), 1, "step limit exceeded: 3 instructions"),
+    ],
+)
+def test_engine_option(options, status, message):
+    result = run_minivm("run", *options, "-c", "print(1);")
+    assert result.returncode == status, result.stderr
+    assert message in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_engine_choice():
+    assert choose_engine("auto", tracing=False) == "compiled"
+    assert choose_engine("auto", tracing=True) == "interp"
+    assert choose_engine("interp", tracing=False) == "interp"
+    with pytest.raises(ValueError, match="cannot trace"):
+        choose_engine("compiled", tracing=True)
+    with pytest.raises(ValueError, match="unknown engine"):
+        Machine(VMConfig(engine="jit"))
+
+
+# --------------------------------------------------------------------------------------
+# The heap audit on both engines
+# --------------------------------------------------------------------------------------
+
+
+@pytest.mark.timeout(600)
+@pytest.mark.parametrize("engine", ENGINES)
+def test_heap_audit_fails_without_a_gil_on_both_engines(tmp_path, engine):
+    """As in test_threads: four threads racing on shared containers under `none` lose
+    reference-count updates, and the audit catches it (in one of five attempts); under a GIL
+    the same program keeps every count right."""
+    path = tmp_path / "hammer.mv"
+    path.write_text(HAMMER, encoding="utf-8")
+    for _ in range(5):
+        result = run_minivm("run", "--engine", engine, "--policy", "none", "--heap-check", str(path), timeout=120)
+        assert result.stdout == "done\n" and "Traceback" not in result.stderr
+        if "wrong reference counts" in result.stderr:
+            assert result.returncode == 1
+            break
+    else:
+        pytest.fail(f"the heap audit never caught the race on the {engine} engine")
+    for policy in ("ticks", "fifo", "timed", "priority"):
+        result = run_minivm("run", "--engine", engine, "--policy", policy, "--heap-check", str(path), timeout=120)
+        assert result.returncode == 0 and result.stderr.startswith("heap audit: ok"), (policy, result.stderr)
+
+
+HAMMER = """\
+let shared = [];
+let m = {};
+let slots = [nil, nil, nil, nil];
+fn hammer(k) {
+  for i in range(3000) {
+    let fresh = [i, [k]];
+    push(shared, fresh);
+    m[i % 7] = {"v": fresh};
+    slots[i % 4] = [fresh, {}];
+    if len(shared) > 3 { pop(shared); }
+  }
+}
+let ts = [];
+for k in range(4) { push(ts, spawn hammer(k)); }
+for t in ts { join(t); }
+print("done");
+"""
