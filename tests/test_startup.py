@@ -6,6 +6,7 @@ import importlib.util
 import subprocess
 import sys
 
+import pytest
 from golden import ROOT
 
 from minivm import cli
@@ -81,3 +82,16 @@ def test_run_with_an_observe_option_still_works():
     )  # fmt: skip
     assert result.returncode == 0 and result.stdout == "1\n", result.stderr
     assert result.stderr
+
+
+def test_every_package_ships_in_the_wheel():
+    """pyproject.toml lists the packages by hand (the grammar is mapped in from grammar/):
+    a package missing there installs nothing and fails only on a fresh machine."""
+    tomllib = pytest.importorskip("tomllib")  # Python 3.11+
+
+    root = ROOT
+    listed = set(tomllib.loads((root / "pyproject.toml").read_text())["tool"]["setuptools"]["packages"])
+    found = {
+        ".".join(init.parent.relative_to(root).parts) for init in (root / "minivm").rglob("__init__.py")
+    }
+    assert found - listed == set()
