@@ -313,13 +313,18 @@ def test_engine_option(options, status, message):
 
 
 def test_engine_choice():
-    assert choose_engine("auto", tracing=False) == "compiled"
-    assert choose_engine("auto", tracing=True) == "interp"
-    assert choose_engine("interp", tracing=False) == "interp"
+    tracing = "trace every instruction"
+    assert choose_engine("auto") == "compiled"
+    assert choose_engine("auto", tracing) == "interp"
+    assert choose_engine("interp") == "interp"
     with pytest.raises(ValueError, match="cannot trace"):
-        choose_engine("compiled", tracing=True)
+        choose_engine("compiled", tracing)
     with pytest.raises(ValueError, match="unknown engine"):
         Machine(VMConfig(engine="jit"))
+    # --check-at backedge reads the instruction about to run at every check: the interpreter.
+    assert Machine(VMConfig(check_at="backedge")).engine == "interp"
+    with pytest.raises(ValueError, match="backward jumps"):
+        Machine(VMConfig(check_at="backedge", engine="compiled"))
 
 
 # --------------------------------------------------------------------------------------
@@ -331,11 +336,11 @@ def test_engine_choice():
 @pytest.mark.parametrize("engine", ENGINES)
 def test_heap_audit_fails_without_a_gil_on_both_engines(tmp_path, engine):
     """As in test_threads: four threads racing on shared containers under `none` lose
-    reference-count updates, and the audit catches it (in one of five attempts); under a GIL
+    reference-count updates, and the audit catches it (in one of twenty attempts); under a GIL
     the same program keeps every count right."""
     path = tmp_path / "hammer.mv"
     path.write_text(HAMMER, encoding="utf-8")
-    for _ in range(5):
+    for _ in range(20):
         result = run_minivm("run", "--engine", engine, "--policy", "none", "--heap-check", str(path), timeout=120)
         assert result.stdout == "done\n" and "Traceback" not in result.stderr
         if "wrong reference counts" in result.stderr:
