@@ -694,14 +694,17 @@ print("seen");
 
 @pytest.mark.timeout(60)
 def test_timed_policy_forces_switches_between_busy_threads():
-    source = """fn spin(n) { let i = 0; while i < n { i += 1; } return n; }
-let a = spawn spin(150000);
-let b = spawn spin(150000);
+    # Each thread spins until the other has made progress, so the run can only end if the
+    # holder is forced to switch (however long the host takes to wake the waiter).
+    source = """let progress = [0, 0];
+fn spin(me, other) { let i = 0; while i < 1000 or progress[other] < 1000 { i += 1; progress[me] = i; } return 1; }
+let a = spawn spin(0, 1);
+let b = spawn spin(1, 0);
 print(join(a) + join(b));
 """
     machine, out, err = make_machine(policy="timed", switch_interval=0.001)
     status = machine.run(compile_source(source, "t.mv"))
-    assert (status, out.getvalue(), err.getvalue()) == (0, "300000\n", "")
+    assert (status, out.getvalue(), err.getvalue()) == (0, "2\n", "")
     assert machine.gil.drop_requests >= 1
     assert machine.gil.forced_switches >= 1
 
