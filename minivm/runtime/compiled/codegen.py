@@ -40,10 +40,11 @@ import re
 
 from minivm.bytecode.code import CodeObject
 from minivm.runtime.compiled import structure as st
-from minivm.runtime.compiled.emitter import FAST, INT, SLOW, CopyEmitter, Entry, temp
+from minivm.runtime.compiled.emitter import FAST, INT, SLOW, CopyEmitter
 from minivm.runtime.compiled.lines import LineInfo, Writer
 from minivm.runtime.compiled.regions import RegionWriter, region_guard
 from minivm.runtime.compiled.sites import write_call
+from minivm.runtime.compiled.stack import Entry, temp
 from minivm.runtime.compiled.units import Unit, fits_region, is_call, stores_locals, units
 from minivm.runtime.compiled.versions import MAX_VERSIONED, int_stable
 
@@ -83,6 +84,7 @@ class FunctionGen:
         self.versioned = 0  # how many type-versioned loops enclose what is being written
 
     def info(self, pc: int, adjust: int = 0, kind: str = "code", name: str = "") -> LineInfo:
+        """The ``LineInfo`` of a line written now (and keep track of how deep lines go)."""
         self.max_indent = max(self.max_indent, self.writer.indent)
         return LineInfo(pc, adjust, kind, name)
 
@@ -93,10 +95,12 @@ class FunctionGen:
         return name
 
     def opcode(self, pc: int) -> int:
+        """The opcode of the plain instruction at ``pc``."""
         return self.code.instructions[pc][0]
 
     # -- the function
     def generate(self) -> Generated:
+        """The whole host function; raises ``Unsupported`` for what it cannot write."""
         code = self.code
         w = self.writer
         entry = LineInfo(0, 0, "entry")
@@ -225,6 +229,7 @@ class FunctionGen:
         return frozenset(trial.used_guards)
 
     def copy(self, mode: str, pcs: list[int], stack: list[Entry], guard: frozenset[int]) -> list[Entry]:
+        """One copy (INT, FAST or SLOW) of the block ``pcs``; returns its stack at the end."""
         w = self.writer
         n = len(pcs)
         fast = mode != SLOW
@@ -245,6 +250,7 @@ class FunctionGen:
         return result
 
     def check_line(self, emitter: CopyEmitter, i: int) -> None:
+        """In a slow copy, before instruction ``i``: the check, if the budget runs out here."""
         pc = emitter.pcs[i]
         if i == 0:
             text = "if budget <= 0: budget = check(thread, budget)"
@@ -311,6 +317,7 @@ class FunctionGen:
         return result
 
     def if_(self, node: st.If, stack: list[Entry]) -> list[Entry] | None:
+        """``if``/``else`` after its test block: both branches must leave the same stack."""
         w = self.writer
         cond = stack.pop()
         stack = self.materialize_locals(stack, node.pc)
@@ -330,6 +337,7 @@ class FunctionGen:
         return stack
 
     def and_or(self, node: st.AndOr, stack: list[Entry]) -> list[Entry]:
+        """``and``/``or``: the deciding operand stays in ``s<depth>`` unless the right one runs."""
         w = self.writer
         position = len(stack) - 1
         below = stack[:position]
@@ -342,6 +350,7 @@ class FunctionGen:
         w.line(f"if {target}:" if node.is_and else f"if not {target}:", self.info(node.pc))
 
         def right() -> None:
+            """The right operand, its value left in ``s<depth>``."""
             end = self.seq(node.right, list(below))
             if end is None or len(end) != position + 1:
                 raise st.Unsupported(f"the right operand at {node.pc} does not leave one value")
@@ -352,6 +361,7 @@ class FunctionGen:
         return [*below, temp(position)]
 
     def loop(self, node: st.Loop, stack: list[Entry]) -> list[Entry]:
+        """A loop, in two versions when some of its locals stay ints (``versions``)."""
         stack = self.materialize_locals(stack, node.top)
         stable = int_stable(self, node) if self.versioned < MAX_VERSIONED else frozenset()
         if not stable:
@@ -371,6 +381,7 @@ class FunctionGen:
         return _untyped(ends[1])
 
     def plain_loop(self, node: st.Loop, stack: list[Entry]) -> list[Entry]:
+        """A ``while True`` for a ``while`` loop; the host's ``for`` for a ``for`` loop."""
         if not node.for_iter:
             self.writer.line("while True:", self.info(node.top))
             self.nested(lambda: self.seq(node.body, list(stack)))

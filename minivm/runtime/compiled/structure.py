@@ -207,6 +207,7 @@ class _Reader:
         self.max_loops = 0
 
     def reachable(self, pc: int) -> bool:
+        """Whether any path from the start reaches ``pc`` (the verifier knows)."""
         return self.depths[pc] is not None
 
     def region(self, start: int, end: int, loop: _LoopContext | None, nesting: int, loops: int) -> tuple:
