@@ -68,7 +68,8 @@ def constant_entry(gen, index: int) -> Entry:
     if cls is bool:
         return Entry(repr(value), "const", "bool")
     if cls is int and -_MAX_LITERAL_INT < value < _MAX_LITERAL_INT:
-        return Entry(repr(value) if value >= 0 else f"({value!r})", "const", "int")
+        # Always in parentheses: `(0).__class__` is an attribute of 0, `0.__class__` a syntax error.
+        return Entry(f"({value!r})", "const", "int")
     if cls is str and len(value) < 200:
         return Entry(repr(value), "const", "str")
     typ = {int: "int", float: "float", str: "str"}.get(cls)
