@@ -82,6 +82,10 @@ class FunctionGen:
         self.regions = True  # whether runs of blocks may become regions here
         self.known: frozenset[int] = frozenset()  # locals known to be ints (versions.py)
         self.versioned = 0  # how many type-versioned loops enclose what is being written
+        # The file's own code outside its loops runs once: one copy of each block is enough
+        # (the slow one, which costs a compare per instruction and keeps the host code small).
+        self.once = code.name == "<main>"
+        self.loops = 0  # how many loops enclose what is being written
 
     def info(self, pc: int, adjust: int = 0, kind: str = "code", name: str = "") -> LineInfo:
         """The ``LineInfo`` of a line written now (and keep track of how deep lines go)."""
@@ -140,7 +144,8 @@ class FunctionGen:
             if stack is None:
                 raise st.Unsupported("reachable code after the end of the flow")
             j = i
-            while self.regions and j < len(run) and fits_region(self.code, run[j]):
+            regions = self.regions and (self.loops or not self.once)
+            while regions and j < len(run) and fits_region(self.code, run[j]):
                 j += 1
                 if is_call(self.code, run[j - 1].control):
                     break
@@ -197,9 +202,11 @@ class FunctionGen:
         """Write the copies of one block; returns the stack after it (before its control)."""
         n = len(pcs)
         w = self.writer
+        if self.once and not self.loops:
+            return _untyped(self.copy(SLOW, pcs, stack, frozenset(), alone=True))
         guard = self.find_guard(pcs, stack)
         if not guard and n <= 2:
-            return _untyped(self.copy(SLOW, pcs, stack, guard))
+            return _untyped(self.copy(SLOW, pcs, stack, guard, alone=True))
         head = self.info(pcs[0])
         results = []
         if guard:
@@ -228,12 +235,15 @@ class FunctionGen:
         self.writer.truncate(mark)
         return frozenset(trial.used_guards)
 
-    def copy(self, mode: str, pcs: list[int], stack: list[Entry], guard: frozenset[int]) -> list[Entry]:
-        """One copy (INT, FAST or SLOW) of the block ``pcs``; returns its stack at the end."""
+    def copy(
+        self, mode: str, pcs: list[int], stack: list[Entry], guard: frozenset[int], alone: bool = False
+    ) -> list[Entry]:
+        """One copy (INT, FAST or SLOW) of the block ``pcs``; returns its stack at the end.
+        A slow copy ``alone`` (no fast copy before it) is written unindented."""
         w = self.writer
         n = len(pcs)
         fast = mode != SLOW
-        wrapped = fast or bool(guard) or n > 2  # the slow copy alone is written unwrapped
+        wrapped = not alone
         w.indent += wrapped
         emitter = CopyEmitter(self, mode, stack, pcs, guard if mode == INT else frozenset())
         if fast:
@@ -382,16 +392,20 @@ class FunctionGen:
 
     def plain_loop(self, node: st.Loop, stack: list[Entry]) -> list[Entry]:
         """A ``while True`` for a ``while`` loop; the host's ``for`` for a ``for`` loop."""
-        if not node.for_iter:
-            self.writer.line("while True:", self.info(node.top))
-            self.nested(lambda: self.seq(node.body, list(stack)))
-            return stack
-        # A for loop: its first FOR_ITER is charged here, the others with what jumps back.
-        stack = self.block([node.top], stack)
-        position = len(stack)
-        self.writer.line(f"for s{position} in {stack[-1].expr}:", self.info(node.top))
-        self.nested(lambda: self.seq(node.body, [*stack, temp(position)]))
-        return stack[:-2]
+        self.loops += 1
+        try:
+            if not node.for_iter:
+                self.writer.line("while True:", self.info(node.top))
+                self.nested(lambda: self.seq(node.body, list(stack)))
+                return stack
+            # A for loop: its first FOR_ITER is charged here, the others with what jumps back.
+            stack = self.block([node.top], stack)
+            position = len(stack)
+            self.writer.line(f"for s{position} in {stack[-1].expr}:", self.info(node.top))
+            self.nested(lambda: self.seq(node.body, [*stack, temp(position)]))
+            return stack[:-2]
+        finally:
+            self.loops -= 1
 
     def call(self, pc: int, stack: list[Entry]) -> list[Entry]:
         """A guest call, after its block (``sites``)."""
