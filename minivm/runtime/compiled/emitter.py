@@ -186,7 +186,7 @@ class CopyEmitter:
                 cls = f"{a.expr}.__class__"
                 test = f"{cls} is {b.expr}.__class__ and ({cls} is int or {cls} is str)"
         else:
-            tests = [f"{e.expr}.__class__ is int" for e in (a, b) if e.typ != "int"]
+            tests = list(dict.fromkeys(f"{e.expr}.__class__ is int" for e in (a, b) if e.typ != "int"))
             if opcode in (op.FLOOR_DIV, op.MOD) and not nonzero_int(b):
                 tests.append(b.expr)
             test = " and ".join(tests)

@@ -129,10 +129,13 @@ def _index(e: CopyEmitter, arg: int) -> None:
     t, k = target.expr, key.expr
     position = len(e.stack)
     e.before_write(f"s{position}")
-    fits = (
-        f"({t}.__class__ is MvList and {k}.__class__ is int) or "
-        f"({t}.__class__ is MvMap and ({k}.__class__ is str or {k}.__class__ is int))"
-    )
+    if key.typ == "int":  # the usual index: no test of the key's type
+        fits = f"{t}.__class__ is MvList or {t}.__class__ is MvMap"
+    else:
+        fits = (
+            f"({t}.__class__ is MvList and {k}.__class__ is int) or "
+            f"({t}.__class__ is MvMap and ({k}.__class__ is str or {k}.__class__ is int))"
+        )
     e.line("try:")
     e.gen.writer.indent += 1
     e.line(f"s{position} = {t}[{k}] if {fits} else op_index({t}, {k})")
@@ -150,7 +153,8 @@ def _store_index(e: CopyEmitter, arg: int) -> None:
     target = e.operand()
     t, k, v = target.expr, key.expr, value.expr
     w = e.gen.writer
-    e.line(f"if {t}.__class__ is MvList and {k}.__class__ is int:")
+    key_test = "" if key.typ == "int" else f" and {k}.__class__ is int"
+    e.line(f"if {t}.__class__ is MvList{key_test}:")
     w.indent += 1
     e.line("try:")
     w.indent += 1
