@@ -322,6 +322,7 @@ def test_dis_compiled_shows_the_host_source_per_function():
     assert any(line.startswith("  @") for line in out.splitlines())
 
 
+@pytest.mark.timeout(120)
 @pytest.mark.parametrize(
     ("options", "status", "message"),
     [
