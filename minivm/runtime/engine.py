@@ -6,13 +6,15 @@ compiled tier (``runtime/compiled``) runs the same programs with the same checks
 instructions, several times faster. The step limit (``--max-steps``) works on both: it
 shortens the budget, so the check comes exactly where the limit falls, on either engine.
 
-``engine`` is ``auto`` (the compiled tier unless instructions are traced), ``interp`` or
-``compiled``. Forcing ``compiled`` together with instruction tracing is an error
-(``ValueError``; a usage error on the command line), not a silent change of engine.
+``engine`` is ``auto`` (the compiled tier unless instructions are traced, or, before
+CPython 3.11, the recursion limit is very deep), ``interp`` or ``compiled``. Forcing
+``compiled`` together with instruction tracing is an error (``ValueError``; a usage error
+on the command line), not a silent change of engine.
 """
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Callable
 
 ENGINE_NAMES = ("auto", "interp", "compiled")
@@ -25,13 +27,20 @@ def check_engine_name(name: str) -> str:
     return name
 
 
-def choose_engine(name: str, tracing: bool) -> str:
+# Before CPython 3.11 every host call also recursed on the C stack: a guest recursion deeper
+# than this could overflow a spawned thread's stack on the compiled engine (one host call
+# per guest call), while the interpreter keeps guest frames on the heap.
+DEEP_RECURSION_BEFORE_311 = 20_000
+
+
+def choose_engine(name: str, tracing: bool, recursion_limit: int = 1000) -> str:
     """``interp`` or ``compiled`` for a run; ``ValueError`` for an impossible combination."""
     check_engine_name(name)
     if name == "compiled" and tracing:
         raise ValueError("the compiled engine cannot trace every instruction: use --engine interp or auto")
     if name == "auto":
-        return "interp" if tracing else "compiled"
+        deep = sys.version_info < (3, 11) and recursion_limit > DEEP_RECURSION_BEFORE_311
+        return "interp" if tracing or deep else "compiled"
     return name
 
 

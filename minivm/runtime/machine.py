@@ -127,7 +127,7 @@ class Machine:
         self.policy = make_policy(self.config.policy, self.config.switch_interval)
         self.events = events
         self.tracing = bool(events is not None and events.wants_instructions)
-        self.engine = choose_engine(self.config.engine, self.tracing)
+        self.engine = choose_engine(self.config.engine, self.tracing, self.config.recursion_limit)
         self.gil = GIL(self.policy, threading.Lock(), events)
         self.heap = Heap()
         self.globals: dict[str, object] = dict(BUILTINS)
