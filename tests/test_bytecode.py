@@ -691,6 +691,8 @@ def test_main_imports_cli():
 COMPILED_TIER = (
     "minivm.runtime.compiled.structure",
     "minivm.runtime.compiled.lines",
+    "minivm.runtime.compiled.stack",
+    "minivm.runtime.compiled.handlers",
     "minivm.runtime.compiled.emitter",
     "minivm.runtime.compiled.units",
     "minivm.runtime.compiled.regions",

@@ -13,13 +13,14 @@ import io
 import os
 
 import pytest
-from golden import run_minivm
+from golden import golden_files, run_minivm
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from test_fuzz import MAX_STEPS, valid_programs
 
 from minivm.bytecode import opcodes as op
 from minivm.bytecode.code import CodeObject
+from minivm.errors import SourceError
 from minivm.frontend.compiler import compile_source
 from minivm.observe.stats import collect
 from minivm.runtime.compiled import Fallback, Translation, translate
@@ -173,8 +174,34 @@ def deterministic(program: str) -> str:
 @settings(_SETTINGS, max_examples=GENERATED_EXAMPLES)
 @given(program=valid_programs(), interval=st.sampled_from(INTERVALS))
 def test_generated_programs_check_at_the_same_instructions(program, interval):
+    program = deterministic(program)
+    assert fallbacks(compile_source(program, "t.mv")) == []  # the tier runs all of it
     # The step limit is the fuzzer's safety net; it stops both engines at the same check.
-    assert_same(deterministic(program), policy="fifo", check_interval=interval, max_steps=MAX_STEPS)
+    assert_same(program, policy="fifo", check_interval=interval, max_steps=MAX_STEPS)
+
+
+def fallbacks(code: CodeObject) -> list[str]:
+    """The functions of a program that the compiled tier leaves to the interpreter."""
+    found = []
+    pending = [code]
+    while pending:
+        current = pending.pop()
+        pending.extend(current.nested())
+        translation = translate(current)
+        if isinstance(translation, Fallback):
+            found.append(f"{current.display_name}: {translation.reason}")
+    return found
+
+
+@pytest.mark.parametrize("path", golden_files("programs", "tests/programs", "tests/programs/regressions"), ids=str)
+def test_every_golden_program_runs_on_the_compiled_tier(path):
+    # A function the translator cannot handle runs correctly on the interpreter, so the
+    # differential tests alone would not notice a fallback: no program of the corpus has one.
+    try:
+        code = compile_source(path.read_text(encoding="utf-8", errors="replace"), str(path))
+    except SourceError:
+        return
+    assert fallbacks(code) == []
 
 
 # --------------------------------------------------------------------------------------
@@ -295,6 +322,7 @@ def test_dis_compiled_shows_the_host_source_per_function():
     assert any(line.startswith("  @") for line in out.splitlines())
 
 
+@pytest.mark.timeout(120)
 @pytest.mark.parametrize(
     ("options", "status", "message"),
     [

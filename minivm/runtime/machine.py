@@ -116,7 +116,9 @@ class Machine:
         self.clock = time.monotonic
         self.events = events
         self.tracing = bool(events is not None and events.wants_instructions)
-        self.engine = choose_engine(self.config.engine, _needs_interpreter(self.tracing, self.config))
+        self.engine = choose_engine(
+            self.config.engine, _needs_interpreter(self.tracing, self.config), self.config.recursion_limit
+        )
         self.gil = GIL(self.policy, threading.Lock(), events)
         self.host = HostSwitching(self.config.host_switch_interval, self.policy.uses_gil)
         self.heap = Heap()

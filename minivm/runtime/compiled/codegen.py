@@ -40,10 +40,11 @@ import re
 
 from minivm.bytecode.code import CodeObject
 from minivm.runtime.compiled import structure as st
-from minivm.runtime.compiled.emitter import FAST, INT, SLOW, CopyEmitter, Entry, temp
+from minivm.runtime.compiled.emitter import FAST, INT, SLOW, CopyEmitter
 from minivm.runtime.compiled.lines import LineInfo, Writer
 from minivm.runtime.compiled.regions import RegionWriter, region_guard
 from minivm.runtime.compiled.sites import write_call
+from minivm.runtime.compiled.stack import Entry, temp
 from minivm.runtime.compiled.units import Unit, fits_region, is_call, stores_locals, units
 from minivm.runtime.compiled.versions import MAX_VERSIONED, int_stable
 
@@ -81,8 +82,13 @@ class FunctionGen:
         self.regions = True  # whether runs of blocks may become regions here
         self.known: frozenset[int] = frozenset()  # locals known to be ints (versions.py)
         self.versioned = 0  # how many type-versioned loops enclose what is being written
+        # The file's own code outside its loops runs once: one copy of each block is enough
+        # (the slow one, which costs a compare per instruction and keeps the host code small).
+        self.once = code.name == "<main>"
+        self.loops = 0  # how many loops enclose what is being written
 
     def info(self, pc: int, adjust: int = 0, kind: str = "code", name: str = "") -> LineInfo:
+        """The ``LineInfo`` of a line written now (and keep track of how deep lines go)."""
         self.max_indent = max(self.max_indent, self.writer.indent)
         return LineInfo(pc, adjust, kind, name)
 
@@ -93,10 +99,12 @@ class FunctionGen:
         return name
 
     def opcode(self, pc: int) -> int:
+        """The opcode of the plain instruction at ``pc``."""
         return self.code.instructions[pc][0]
 
     # -- the function
     def generate(self) -> Generated:
+        """The whole host function; raises ``Unsupported`` for what it cannot write."""
         code = self.code
         w = self.writer
         entry = LineInfo(0, 0, "entry")
@@ -136,7 +144,8 @@ class FunctionGen:
             if stack is None:
                 raise st.Unsupported("reachable code after the end of the flow")
             j = i
-            while self.regions and j < len(run) and fits_region(self.code, run[j]):
+            regions = self.regions and (self.loops or not self.once)
+            while regions and j < len(run) and fits_region(self.code, run[j]):
                 j += 1
                 if is_call(self.code, run[j - 1].control):
                     break
@@ -193,9 +202,11 @@ class FunctionGen:
         """Write the copies of one block; returns the stack after it (before its control)."""
         n = len(pcs)
         w = self.writer
+        if self.once and not self.loops:
+            return _untyped(self.copy(SLOW, pcs, stack, frozenset(), alone=True))
         guard = self.find_guard(pcs, stack)
         if not guard and n <= 2:
-            return _untyped(self.copy(SLOW, pcs, stack, guard))
+            return _untyped(self.copy(SLOW, pcs, stack, guard, alone=True))
         head = self.info(pcs[0])
         results = []
         if guard:
@@ -224,11 +235,15 @@ class FunctionGen:
         self.writer.truncate(mark)
         return frozenset(trial.used_guards)
 
-    def copy(self, mode: str, pcs: list[int], stack: list[Entry], guard: frozenset[int]) -> list[Entry]:
+    def copy(
+        self, mode: str, pcs: list[int], stack: list[Entry], guard: frozenset[int], alone: bool = False
+    ) -> list[Entry]:
+        """One copy (INT, FAST or SLOW) of the block ``pcs``; returns its stack at the end.
+        A slow copy ``alone`` (no fast copy before it) is written unindented."""
         w = self.writer
         n = len(pcs)
         fast = mode != SLOW
-        wrapped = fast or bool(guard) or n > 2  # the slow copy alone is written unwrapped
+        wrapped = not alone
         w.indent += wrapped
         emitter = CopyEmitter(self, mode, stack, pcs, guard if mode == INT else frozenset())
         if fast:
@@ -245,6 +260,7 @@ class FunctionGen:
         return result
 
     def check_line(self, emitter: CopyEmitter, i: int) -> None:
+        """In a slow copy, before instruction ``i``: the check, if the budget runs out here."""
         pc = emitter.pcs[i]
         if i == 0:
             text = "if budget <= 0: budget = check(thread, budget)"
@@ -311,6 +327,7 @@ class FunctionGen:
         return result
 
     def if_(self, node: st.If, stack: list[Entry]) -> list[Entry] | None:
+        """``if``/``else`` after its test block: both branches must leave the same stack."""
         w = self.writer
         cond = stack.pop()
         stack = self.materialize_locals(stack, node.pc)
@@ -330,6 +347,7 @@ class FunctionGen:
         return stack
 
     def and_or(self, node: st.AndOr, stack: list[Entry]) -> list[Entry]:
+        """``and``/``or``: the deciding operand stays in ``s<depth>`` unless the right one runs."""
         w = self.writer
         position = len(stack) - 1
         below = stack[:position]
@@ -342,6 +360,7 @@ class FunctionGen:
         w.line(f"if {target}:" if node.is_and else f"if not {target}:", self.info(node.pc))
 
         def right() -> None:
+            """The right operand, its value left in ``s<depth>``."""
             end = self.seq(node.right, list(below))
             if end is None or len(end) != position + 1:
                 raise st.Unsupported(f"the right operand at {node.pc} does not leave one value")
@@ -352,6 +371,7 @@ class FunctionGen:
         return [*below, temp(position)]
 
     def loop(self, node: st.Loop, stack: list[Entry]) -> list[Entry]:
+        """A loop, in two versions when some of its locals stay ints (``versions``)."""
         stack = self.materialize_locals(stack, node.top)
         stable = int_stable(self, node) if self.versioned < MAX_VERSIONED else frozenset()
         if not stable:
@@ -371,16 +391,21 @@ class FunctionGen:
         return _untyped(ends[1])
 
     def plain_loop(self, node: st.Loop, stack: list[Entry]) -> list[Entry]:
-        if not node.for_iter:
-            self.writer.line("while True:", self.info(node.top))
-            self.nested(lambda: self.seq(node.body, list(stack)))
-            return stack
-        # A for loop: its first FOR_ITER is charged here, the others with what jumps back.
-        stack = self.block([node.top], stack)
-        position = len(stack)
-        self.writer.line(f"for s{position} in {stack[-1].expr}:", self.info(node.top))
-        self.nested(lambda: self.seq(node.body, [*stack, temp(position)]))
-        return stack[:-2]
+        """A ``while True`` for a ``while`` loop; the host's ``for`` for a ``for`` loop."""
+        self.loops += 1
+        try:
+            if not node.for_iter:
+                self.writer.line("while True:", self.info(node.top))
+                self.nested(lambda: self.seq(node.body, list(stack)))
+                return stack
+            # A for loop: its first FOR_ITER is charged here, the others with what jumps back.
+            stack = self.block([node.top], stack)
+            position = len(stack)
+            self.writer.line(f"for s{position} in {stack[-1].expr}:", self.info(node.top))
+            self.nested(lambda: self.seq(node.body, [*stack, temp(position)]))
+            return stack[:-2]
+        finally:
+            self.loops -= 1
 
     def call(self, pc: int, stack: list[Entry]) -> list[Entry]:
         """A guest call, after its block (``sites``)."""

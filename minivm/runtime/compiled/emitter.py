@@ -19,6 +19,8 @@ from __future__ import annotations
 
 from minivm.bytecode import opcodes as op
 from minivm.bytecode.code import CodeObject
+from minivm.runtime.compiled.handlers import HANDLERS
+from minivm.runtime.compiled.stack import NON_HEAP_TYPES, Entry, nonzero_int, temp
 
 INT, FAST, SLOW = "int", "fast", "slow"
 
@@ -36,75 +38,10 @@ _SYMBOL = {
 _COMPARISONS = frozenset({op.LT, op.LE, op.GT, op.GE, op.EQ, op.NE})
 # Ops whose inline fast path also takes two strings (as the interpreter's does).
 _STR_TOO = frozenset({op.ADD, op.EQ, op.NE})
-_NON_HEAP_TYPES = frozenset({"int", "bool", "str", "float", "nil"})
 TERMINATORS = frozenset(
     {op.POP_JUMP_IF_FALSE, op.JUMP_IF_FALSE_OR_POP, op.JUMP_IF_TRUE_OR_POP, op.JUMP, op.FOR_ITER,
      op.CALL, op.RETURN}
 )  # fmt: skip
-_MAX_LITERAL_INT = 10**15
-
-
-class Entry:
-    """One simulated stack slot: the host expression for its value.
-
-    ``kind``: ``temp`` (the value is in the host local ``expr``), ``local`` (it is the guest
-    local ``expr``, unchanged since it was pushed), ``const`` (a literal or a constant's name)
-    or ``pure`` (an expression that cannot fail and reads only ``refs``). ``typ`` is the
-    guest type when known (``int``, ``bool``...); ``guards`` the int-guarded locals it relies on.
-    """
-
-    __slots__ = ("expr", "guards", "kind", "origin", "refs", "typ")
-
-    def __init__(self, expr: str, kind: str, typ: str | None = None, refs=frozenset(), guards=frozenset()):
-        self.expr = expr
-        self.kind = kind
-        self.typ = typ
-        self.refs = refs
-        self.guards = guards
-        self.origin = ""  # the global a callee was read from (a hint for call sites)
-
-    def untyped(self) -> Entry:
-        """The entry as the next block sees it: which copy ran is not known there, so only a
-        constant keeps its type."""
-        if self.kind == "const":
-            return self
-        entry = Entry(self.expr, self.kind, None, self.refs)
-        entry.origin = self.origin
-        return entry
-
-    @property
-    def simple(self) -> bool:
-        """A name or a literal: safe to write twice in one expression."""
-        return self.kind != "pure"
-
-    def same(self, other: Entry) -> bool:
-        """The same host expression (copies of a block must agree on where values are)."""
-        return self.expr == other.expr and self.kind == other.kind
-
-    def __repr__(self) -> str:
-        return f"Entry({self.expr!r}, {self.kind})"
-
-
-def temp(position: int, typ: str | None = None) -> Entry:
-    """The entry for a value held in the stack slot's own host local ``s<position>``."""
-    name = f"s{position}"
-    return Entry(name, "temp", typ, frozenset({name}))
-
-
-def constant_entry(gen, index: int) -> Entry:
-    """A ``LOAD_CONST``: small literals inline, anything else by name (``K3``)."""
-    value = gen.code.constants[index]
-    cls = value.__class__
-    if value is None:
-        return Entry("None", "const", "nil")
-    if cls is bool:
-        return Entry(repr(value), "const", "bool")
-    if cls is int and -_MAX_LITERAL_INT < value < _MAX_LITERAL_INT:
-        return Entry(repr(value) if value >= 0 else f"({value!r})", "const", "int")
-    if cls is str and len(value) < 200:
-        return Entry(repr(value), "const", "str")
-    typ = {int: "int", float: "float", str: "str"}.get(cls)
-    return Entry(gen.constant_name(index), "const", typ)
 
 
 class CopyEmitter:
@@ -141,9 +78,11 @@ class CopyEmitter:
 
     # -- the stack
     def push(self, entry: Entry) -> None:
+        """Push a simulated entry."""
         self.stack.append(entry)
 
     def pop(self) -> Entry:
+        """Pop the top simulated entry (no code: its expression is used where consumed)."""
         return self.stack.pop()
 
     def before_write(self, name: str) -> None:
@@ -199,9 +138,10 @@ class CopyEmitter:
         if opcode in _GENERIC:
             self.binary(opcode)
         else:
-            _HANDLERS[opcode](self, arg)
+            HANDLERS[opcode](self, arg)
 
     def local_entry(self, slot: int) -> Entry:
+        """The entry for reading guest local ``slot``, with its type when known here."""
         stored = self.stored.get(slot)
         if slot in self.gen.known:  # an int everywhere here (a type-versioned loop)
             typ, guards = "int", frozenset()
@@ -215,10 +155,12 @@ class CopyEmitter:
         return Entry(name, "local", typ, frozenset({name}), guards)
 
     def binary(self, opcode: int) -> None:
+        """A binary operator: a pure expression on ints, else the interpreter's inline test
+        and its ``operations`` helper for everything else."""
         b, a = self.stack[-1], self.stack[-2]
         symbol = _SYMBOL.get(opcode)
         if a.typ == "int" and b.typ == "int" and symbol is not None:  # cannot fail: a pure value
-            if opcode not in (op.FLOOR_DIV, op.MOD) or _nonzero_int(b):
+            if opcode not in (op.FLOOR_DIV, op.MOD) or nonzero_int(b):
                 self.pop()
                 self.pop()
                 self.used_guards |= a.guards | b.guards
@@ -244,229 +186,22 @@ class CopyEmitter:
                 cls = f"{a.expr}.__class__"
                 test = f"{cls} is {b.expr}.__class__ and ({cls} is int or {cls} is str)"
         else:
-            tests = [f"{e.expr}.__class__ is int" for e in (a, b) if e.typ != "int"]
-            if opcode in (op.FLOOR_DIV, op.MOD) and not _nonzero_int(b):
+            tests = list(dict.fromkeys(f"{e.expr}.__class__ is int" for e in (a, b) if e.typ != "int"))
+            if opcode in (op.FLOOR_DIV, op.MOD) and not nonzero_int(b):
                 tests.append(b.expr)
             test = " and ".join(tests)
         self.set_temp(f"{fast} if {test} else {generic}" if test else fast, typ)
 
     def incref(self, entry: Entry) -> None:
-        if entry.kind == "const" or entry.typ in _NON_HEAP_TYPES:
+        """Count the reference a store makes (nothing for values that are not heap objects)."""
+        if entry.kind == "const" or entry.typ in NON_HEAP_TYPES:
             return
         self.line(f"if {entry.expr}.__class__ in HEAP: {entry.expr}.rc += 1")
 
     def decref_old(self) -> None:
+        """Uncount the reference the store replaced (held in host local ``o``)."""
         self.line("if o.__class__ in HEAP: o.rc -= 1")
 
 
-def _nonzero_int(entry: Entry) -> bool:
-    """A constant int other than zero (dividing by it cannot fail)."""
-    return entry.kind == "const" and entry.typ == "int" and entry.expr not in ("0", "(0)")
-
-
-# -- handlers, one per plain opcode (binary operators go through CopyEmitter.binary)
-
-
-def _load_const(e: CopyEmitter, arg: int) -> None:
-    e.push(constant_entry(e.gen, arg))
-
-
-def _load_local(e: CopyEmitter, arg: int) -> None:
-    e.push(e.local_entry(arg))
-
-
-def _load_local_checked(e: CopyEmitter, arg: int) -> None:
-    e.line(f"if l{arg} is UNSET: raise unset_error({e.code.local_names[arg]!r})")
-    e.push(e.local_entry(arg))
-
-
-def _store_local(e: CopyEmitter, arg: int) -> None:
-    value = e.pop()
-    name = f"l{arg}"
-    if value.kind == "local" and value.expr == name:
-        return
-    e.before_write(name)
-    e.line(f"{name} = {value.expr}")
-    e.stored[arg] = value
-
-
-def _clear_local(e: CopyEmitter, arg: int) -> None:
-    e.before_write(f"l{arg}")
-    e.line(f"l{arg} = UNSET")
-    e.stored[arg] = Entry("UNSET", "const")
-
-
-def _load_global(e: CopyEmitter, arg: int) -> None:
-    name = e.code.names[arg]
-    e.set_temp(f"G[{name!r}]", kind="global", name=name)
-    e.stack[-1].origin = name
-
-
-def _store_global(e: CopyEmitter, arg: int) -> None:
-    name = e.code.names[arg]
-    value = e.operand()
-    e.line(f"o = G[{name!r}]", kind="global", name=name)
-    e.line(f"G[{name!r}] = {value.expr}")
-    e.incref(value)
-    e.decref_old()
-
-
-def _define_global(e: CopyEmitter, arg: int) -> None:
-    name = e.code.names[arg]
-    value = e.operand()
-    e.line(f"o = G.get({name!r})")
-    e.line(f"G[{name!r}] = {value.expr}")
-    e.incref(value)
-    e.decref_old()
-
-
-def _make_cell(e: CopyEmitter, arg: int) -> None:
-    e.before_write(f"l{arg}")
-    e.line(f"l{arg} = heap.new_cell()")
-    e.stored[arg] = Entry("cell", "temp")
-
-
-def _load_cell(e: CopyEmitter, arg: int) -> None:
-    e.set_temp(f"l{arg}.value")
-    e.line(f"if {e.stack[-1].expr} is UNSET: raise unset_error({e.code.local_names[arg]!r})")
-
-
-def _store_cell(e: CopyEmitter, arg: int) -> None:
-    e.line(f"store_cell(l{arg}, {e.pop().expr})")
-
-
-def _load_free(e: CopyEmitter, arg: int) -> None:
-    e.set_temp(f"c{arg}.value")
-    e.line(f"if {e.stack[-1].expr} is UNSET: raise unset_error({e.code.free_names[arg]!r})")
-
-
-def _store_free(e: CopyEmitter, arg: int) -> None:
-    e.line(f"store_cell(c{arg}, {e.pop().expr})")
-
-
-def _pop(e: CopyEmitter, arg: int) -> None:
-    e.pop()
-
-
-def _dup2(e: CopyEmitter, arg: int) -> None:
-    for position in (len(e.stack) - 2, len(e.stack) - 1):
-        if not e.stack[position].simple:
-            e.materialize(position)
-    a, b = e.stack[-2], e.stack[-1]
-    e.push(Entry(a.expr, a.kind, a.typ, a.refs, a.guards))
-    e.push(Entry(b.expr, b.kind, b.typ, b.refs, b.guards))
-
-
-def _neg(e: CopyEmitter, arg: int) -> None:
-    a = e.stack[-1]
-    if a.typ == "int":
-        e.pop()
-        e.used_guards |= a.guards
-        e.push(Entry(f"(-{a.expr})", "pure", "int", a.refs, a.guards))
-        return
-    a = e.operand()
-    e.set_temp(f"-{a.expr} if {a.expr}.__class__ is int else op_neg({a.expr})")
-
-
-def _not(e: CopyEmitter, arg: int) -> None:
-    a = e.pop()
-    e.push(Entry(f"(not {a.expr})", "pure", "bool", a.refs, a.guards))
-
-
-def _index(e: CopyEmitter, arg: int) -> None:
-    key = e.operand()
-    target = e.operand()
-    t, k = target.expr, key.expr
-    position = len(e.stack)
-    e.before_write(f"s{position}")
-    fits = (
-        f"({t}.__class__ is MvList and {k}.__class__ is int) or "
-        f"({t}.__class__ is MvMap and ({k}.__class__ is str or {k}.__class__ is int))"
-    )
-    e.line("try:")
-    e.gen.writer.indent += 1
-    e.line(f"s{position} = {t}[{k}] if {fits} else op_index({t}, {k})")
-    e.gen.writer.indent -= 1
-    e.line("except LookupError:")
-    e.gen.writer.indent += 1
-    e.line(f"s{position} = op_index({t}, {k})")
-    e.gen.writer.indent -= 1
-    e.push(temp(position))
-
-
-def _store_index(e: CopyEmitter, arg: int) -> None:
-    value = e.operand()
-    key = e.operand()
-    target = e.operand()
-    t, k, v = target.expr, key.expr, value.expr
-    w = e.gen.writer
-    e.line(f"if {t}.__class__ is MvList and {k}.__class__ is int:")
-    w.indent += 1
-    e.line("try:")
-    w.indent += 1
-    e.line(f"o = {t}[{k}]")
-    e.line(f"{t}[{k}] = {v}")
-    w.indent -= 1
-    e.line("except IndexError:")
-    e.line(f"    op_store_index(heap, {t}, {k}, {v})")
-    e.line("else:")
-    w.indent += 1
-    e.incref(value)
-    e.decref_old()
-    w.indent -= 2
-    e.line(f"elif {t}.__class__ is MvMap and ({k}.__class__ is str or {k}.__class__ is int):")
-    w.indent += 1
-    e.line(f"o = {t}.get({k})")
-    e.line(f"{t}[{k}] = {v}")
-    e.incref(value)
-    e.decref_old()
-    w.indent -= 1
-    e.line("else:")
-    e.line(f"    op_store_index(heap, {t}, {k}, {v})")
-
-
-def _build_list(e: CopyEmitter, arg: int) -> None:
-    items = [e.operand() for _ in range(arg)][::-1]
-    inner = ", ".join(i.expr for i in items) + ("," if len(items) == 1 else "")
-    e.set_temp(f"heap.new_list(({inner}))" if items else "heap.new_list()", "list")
-
-
-def _build_map(e: CopyEmitter, arg: int) -> None:
-    items = [e.operand() for _ in range(2 * arg)][::-1]
-    inner = ", ".join(i.expr for i in items) + ("," if len(items) == 1 else "")
-    e.set_temp(f"build_map(heap, ({inner}))", "map")
-
-
-def _make_function(e: CopyEmitter, arg: int) -> None:
-    fcode = e.code.constants[arg]
-    cells = [f"l{s.index}" if s.from_local else f"c{s.index}" for s in fcode.free_sources]
-    inner = ", ".join(cells) + ("," if len(cells) == 1 else "")
-    e.set_temp(f"heap.new_function({e.gen.constant_name(arg)}, ({inner}))", "function")
-
-
-def _get_iter(e: CopyEmitter, arg: int) -> None:
-    iterable = e.stack[-1]
-    if not iterable.simple:
-        iterable = e.materialize(len(e.stack) - 1)
-    e.set_temp(f"op_iterate({iterable.expr})", "iterator")
-
-
-def _spawn(e: CopyEmitter, arg: int) -> None:
-    args = [e.operand() for _ in range(arg)][::-1]
-    function = e.operand()
-    inner = ", ".join(a.expr for a in args)
-    e.set_temp(f"spawn(thread, {function.expr}, [{inner}])", "thread")
-
-
-_HANDLERS = {
-    op.LOAD_CONST: _load_const, op.LOAD_LOCAL: _load_local, op.LOAD_LOCAL_CHECKED: _load_local_checked,
-    op.STORE_LOCAL: _store_local, op.CLEAR_LOCAL: _clear_local, op.LOAD_GLOBAL: _load_global,
-    op.STORE_GLOBAL: _store_global, op.DEFINE_GLOBAL: _define_global, op.MAKE_CELL: _make_cell,
-    op.LOAD_CELL: _load_cell, op.STORE_CELL: _store_cell, op.LOAD_FREE: _load_free,
-    op.STORE_FREE: _store_free, op.POP: _pop, op.DUP2: _dup2, op.NEG: _neg, op.NOT: _not,
-    op.INDEX: _index, op.STORE_INDEX: _store_index, op.BUILD_LIST: _build_list,
-    op.BUILD_MAP: _build_map, op.MAKE_FUNCTION: _make_function, op.GET_ITER: _get_iter,
-    op.SPAWN: _spawn,
-}  # fmt: skip
-
-HANDLED = frozenset(_HANDLERS) | frozenset(_GENERIC) | TERMINATORS
+# Every opcode the tier writes code for (a test checks it covers every plain opcode).
+HANDLED = frozenset(HANDLERS) | frozenset(_GENERIC) | TERMINATORS

@@ -44,6 +44,7 @@ class Writer:
         self.indent = 0
 
     def line(self, text: str, info: LineInfo, indent: int = 0) -> None:
+        """Append a line at the current indentation plus ``indent``."""
         self.lines.append("    " * (self.indent + indent) + text)
         self.infos.append(info)
 
@@ -53,8 +54,10 @@ class Writer:
         self.infos.insert(at, info)
 
     def mark(self) -> int:
+        """Where the next line goes (for ``insert`` and ``truncate``)."""
         return len(self.lines)
 
     def truncate(self, mark: int) -> None:
+        """Forget the lines written since ``mark`` (a trial run that only measured)."""
         del self.lines[mark:]
         del self.infos[mark:]

@@ -27,7 +27,8 @@ This is the prototype's "a block may run on past a loop's exit test", generalise
 from __future__ import annotations
 
 from minivm.runtime.compiled import structure as st
-from minivm.runtime.compiled.emitter import FAST, INT, CopyEmitter, Entry, temp
+from minivm.runtime.compiled.emitter import FAST, INT, CopyEmitter
+from minivm.runtime.compiled.stack import Entry, temp
 from minivm.runtime.compiled.units import Unit, is_call, measure, stores_locals, units
 
 
@@ -49,10 +50,12 @@ class RegionWriter:
         return None if end is None else end[0]
 
     def refund(self, charged: int, pc: int) -> None:
+        """Give back what the region charged beyond the ``charged`` ticks of this way."""
         if self.total > charged:
             self.gen.writer.line(f"budget += {self.total - charged}", self.gen.info(pc))
 
     def emitter(self, stack, pcs, stored, charged) -> CopyEmitter:
+        """The emitter for one block of the region, ``charged`` ticks into it."""
         ahead = self.total - charged - len(pcs)
         return CopyEmitter(self.gen, self.mode, stack, pcs, self.guard, stored, ahead)
 
@@ -128,6 +131,7 @@ class RegionWriter:
         return end
 
     def if_(self, node: st.If, emitter: CopyEmitter, charged: int, stored: dict):
+        """``if``/``else`` inside a region: the shorter branch gives the difference back."""
         w = self.gen.writer
         emitter.canonical(len(emitter.stack) - 1, locals_too=True)
         cond = emitter.pop()
@@ -162,6 +166,7 @@ class RegionWriter:
         return stack, most, merged
 
     def and_or(self, node: st.AndOr, emitter: CopyEmitter, charged: int, stored: dict):
+        """``and``/``or`` inside a region: the short-cut gives the right operand's ticks back."""
         w = self.gen.writer
         position = len(emitter.stack) - 1
         emitter.canonical(position, locals_too=stores_locals(self.code, node.right))

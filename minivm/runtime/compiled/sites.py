@@ -20,8 +20,8 @@ to the builtin itself, so every error is the builtin's own.
 from __future__ import annotations
 
 from minivm.runtime.builtins import BUILTINS
-from minivm.runtime.compiled.emitter import Entry, temp
 from minivm.runtime.compiled.lines import LineInfo
+from minivm.runtime.compiled.stack import Entry, temp
 
 
 def _len(result: str, args: list[str]) -> list[str]:

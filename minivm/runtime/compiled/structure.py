@@ -28,6 +28,9 @@ from minivm.bytecode.verify import stack_depths
 # statically nested blocks, 100 levels of indentation): such a function stays interpreted.
 MAX_LOOP_NESTING = 17
 MAX_NESTING = 40
+# The host compiles about ten lines per instruction; past this many instructions (a very
+# long file, mostly run once) that costs more than the interpreter takes to run it.
+MAX_INSTRUCTIONS = 5000
 
 
 class Unsupported(Exception):
@@ -207,6 +210,7 @@ class _Reader:
         self.max_loops = 0
 
     def reachable(self, pc: int) -> bool:
+        """Whether any path from the start reaches ``pc`` (the verifier knows)."""
         return self.depths[pc] is not None
 
     def region(self, start: int, end: int, loop: _LoopContext | None, nesting: int, loops: int) -> tuple:
@@ -316,6 +320,8 @@ class _Reader:
 
 def read_shape(code: CodeObject) -> Shape:
     """The structure of ``code``; raises ``Unsupported`` if it is not one the compiler makes."""
+    if len(code.instructions) > MAX_INSTRUCTIONS:
+        raise Unsupported(f"too long ({len(code.instructions)} instructions)")
     reader = _Reader(code)
     body = reader.region(0, len(code.instructions), None, 0, 0)
     return Shape(body, reader.depths, reader.max_loops)

@@ -23,7 +23,8 @@ from __future__ import annotations
 
 from minivm.bytecode import opcodes as op
 from minivm.runtime.compiled import structure as st
-from minivm.runtime.compiled.emitter import INT, CopyEmitter, temp
+from minivm.runtime.compiled.emitter import INT, CopyEmitter
+from minivm.runtime.compiled.stack import temp
 from minivm.runtime.compiled.units import units
 
 MAX_VERSIONED = 2
