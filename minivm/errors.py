@@ -5,6 +5,8 @@ Three families, kept apart on purpose:
 * ``SourceError`` — the guest program cannot be compiled (syntax or compile error, exit 2).
 * ``GuestError`` — the guest program failed while running (runtime error, exit 1).
 * ``InternalError`` — minivm itself is broken (a violated invariant); never the guest's fault.
+
+``ThreadAbort`` is none of them: it only unwinds a guest thread while the VM stops.
 """
 
 from __future__ import annotations
@@ -61,6 +63,14 @@ class InternalError(MinivmError):
 
 class UsageError(MinivmError):
     """Bad command-line use (exit 2)."""
+
+
+class ThreadAbort(BaseException):
+    """Unwinds a guest thread's host thread when the VM is stopping (a deadlock, a failed main
+    thread, Ctrl-C, a replay's divergence). Neither the guest's error nor a VM bug: a
+    ``BaseException``, so that nothing on the way catches it, as ``SystemExit`` unwinds a
+    CPython thread. Raised by the runtime and, while a thread waits for the GIL, by the GIL's
+    ``raise_if_stopping``."""
 
 
 def split_source_lines(text: str) -> list[str]:

@@ -40,15 +40,15 @@ class Run:
         self.checks: list[tuple] = []
         out, err = io.StringIO(), io.StringIO()
         machine = Machine(VMConfig(engine=engine, **config), stdout=out, stderr=err)
-        original = machine.at_check
+        original = machine.check.at_check
 
         def at_check(thread, ticks):
             frame = thread.frames[-1]
-            so_far = thread.instructions + thread.budget - ticks
+            so_far = thread.clock.instructions + thread.clock.budget - ticks
             self.checks.append((thread.tid, frame[FRAME_CODE].display_name, frame[FRAME_PC], so_far))
             return original(thread, ticks)
 
-        machine.at_check = at_check
+        machine.check.at_check = at_check
         machine.run_thread = make_runner(machine, machine.engine)  # sees the watched check
         self.machine = machine
         self.status = machine.run(compile_source(source, "t.mv"))

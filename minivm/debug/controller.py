@@ -30,7 +30,7 @@ import threading
 
 import attrs
 
-from minivm.gil.policies import ThreadAbort
+from minivm.errors import ThreadAbort
 from minivm.runtime.threads import DONE, GuestThread
 from minivm.schedule.record import Recorder
 

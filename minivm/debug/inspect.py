@@ -114,7 +114,7 @@ def gil_text(vm, policy) -> list[str]:
     waiters = ", ".join(f"thread {t.tid}" for t in gil.waiters) or "none"
     lines.append(f"waiters (in order): {waiters}")
     if holder is not None:
-        ticks = max(holder.until_check, 0)
+        ticks = max(holder.clock.until_check, 0)
         lines.append(f"ticks left until the check: {ticks} (check interval {vm.config.check_interval})")
     how = "asking at every check (schedule manual)" if policy.asking else "fifo order until told otherwise"
     lines.append(f"policy: manual, {how}")

@@ -105,7 +105,7 @@ class ExploreDirector(Director):
         return 1
 
     def due(self, thread) -> bool:
-        if thread is self._fresh and thread.instructions == self._fresh_at:
+        if thread is self._fresh and thread.clock.instructions == self._fresh_at:
             return False
         scheduler = thread.vm.scheduler
         if scheduler.live - scheduler.blocked < 2:
@@ -113,7 +113,7 @@ class ExploreDirector(Director):
         return self.points.is_point(thread)
 
     def started(self, thread) -> None:
-        self._fresh, self._fresh_at = thread, thread.instructions
+        self._fresh, self._fresh_at = thread, thread.clock.instructions
 
     def _decide(self, kind: str, current, candidates: list):
         decision = Decision(kind, current.tid, tuple(c.tid for c in candidates))

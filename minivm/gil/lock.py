@@ -18,6 +18,10 @@ Design note
 * **Invariants.** ``grant`` requires the GIL to be free and ``vacate`` requires the caller
   to be the holder; a violation raises ``InternalError`` at once (a broken lock must stop the
   VM, not limp on — the habit of CPython's ``Py_FatalError`` in ``ceval_gil.c``).
+* **Layering.** The GIL knows guest threads only as holders and waiters; it never calls
+  back into the runtime. In particular it does not refill a new holder's tick budget: the
+  thread does that itself once ``acquire`` (or its policy's ``resume``) returns
+  (``runtime/check.py``). The runtime tells it the VM is stopping with ``stop``.
 * **What is counted.** ``switches`` counts changes of holder (CPython's ``switch_number``);
   ``releaser_reacquired`` counts checks at which another thread was waiting and the same
   thread ran on; per-thread held and waited time come from ``time.perf_counter_ns``.
@@ -30,7 +34,7 @@ import time
 from collections import deque
 from typing import TYPE_CHECKING
 
-from minivm.errors import InternalError
+from minivm.errors import InternalError, ThreadAbort
 
 if TYPE_CHECKING:
     from minivm.gil.policies import Policy
@@ -58,6 +62,20 @@ class GIL:
         self.events = events
         self.created_ns = time.perf_counter_ns()
         self.held_ns = 0
+        # Set once when the VM stops (``stop``): every waiter gives up (``raise_if_stopping``).
+        self.stopping = False
+
+    # -- stopping
+    def stop(self) -> None:
+        """The VM is stopping (the runtime's abort, mutex held): from now on every thread that
+        waits for the GIL, or is woken, unwinds instead of running on."""
+        self.stopping = True
+
+    def raise_if_stopping(self) -> None:
+        """Raise ``ThreadAbort`` if the VM is stopping (a waiter calls this each time it wakes:
+        it learns of the stop from the lock, not by reaching back into the runtime)."""
+        if self.stopping:
+            raise ThreadAbort
 
     # -- primitives; the caller holds ``mutex``
     def grant(self, thread: GuestThread, handoff: bool = False) -> None:
@@ -79,7 +97,6 @@ class GIL:
             thread.waited_ns += waited
             thread.waits_ns.append(waited)
             thread.wait_started_ns = 0
-        thread.vm.refill(thread)
         if self.events is not None:
             if handoff:
                 self.events.gil_event("gil_acquire", thread, handoff=True)

@@ -25,16 +25,6 @@ if TYPE_CHECKING:
     from minivm.runtime.threads import GuestThread
 
 
-class ThreadAbort(BaseException):
-    """Unwinds a guest thread's host thread when the VM is aborting (deadlock, a failed
-    main thread, Ctrl-C). A ``BaseException`` so that nothing on the way catches it."""
-
-
-def _abort_if_stopping(thread: GuestThread) -> None:
-    if thread.vm.aborting:
-        raise ThreadAbort
-
-
 class Policy:
     """The interface every lock policy implements."""
 
@@ -88,7 +78,7 @@ class HandoffPolicy(Policy):
 
     def _wait_for_grant(self, gil: GIL, thread: GuestThread) -> None:
         gil.park(thread)
-        _abort_if_stopping(thread)
+        gil.raise_if_stopping()
         if gil.holder is not thread:
             raise InternalError(f"thread {thread.tid} woke without being granted the GIL")
         gil.resumed(thread)
@@ -140,7 +130,7 @@ class HandoffPolicy(Policy):
 
     def resume(self, gil: GIL, thread: GuestThread) -> None:
         # The waker granted the GIL before it woke us: nothing left to do but say so.
-        if thread.vm.aborting:
+        if gil.stopping:
             return
         if gil.holder is not thread:
             raise InternalError(f"thread {thread.tid} resumed without the GIL")
@@ -210,7 +200,7 @@ class TicksPolicy(Policy):
         gil.mutex.release()
         try:
             while not self.battle.acquire(timeout=self.ABORT_POLL_S):
-                _abort_if_stopping(thread)
+                gil.raise_if_stopping()
         finally:
             gil.mutex.acquire()
         gil.stop_waiting(thread)
@@ -265,7 +255,7 @@ class TimedPolicy(Policy):
         while gil.holder is not None:
             switches_before = gil.switches
             signalled = gil.cond.wait(self.switch_interval)
-            _abort_if_stopping(thread)
+            gil.raise_if_stopping()
             if not signalled and gil.holder is not None and gil.switches == switches_before:
                 gil.request_drop(thread)
         gil.stop_waiting(thread)
@@ -295,7 +285,7 @@ class TimedPolicy(Policy):
             # FORCE_SWITCHING: do not compete until someone else has had the GIL.
             while gil.last_holder is thread and gil.waiters:
                 gil.switch_cond.wait(0.05)
-                _abort_if_stopping(thread)
+                gil.raise_if_stopping()
             self.acquire(gil, thread)
 
 
@@ -306,8 +296,10 @@ class NoGilPolicy(Policy):
     name = "none"
     uses_gil = False
 
+    # Nothing to take or give: a thread that starts or wakes runs at once (and, like every
+    # thread that may run again, refills its own tick budget: runtime/check.py).
     def acquire(self, gil: GIL, thread: GuestThread) -> None:
-        thread.vm.refill(thread)
+        return
 
     def release(self, gil: GIL, thread: GuestThread, reason: str) -> None:
         return
@@ -316,7 +308,7 @@ class NoGilPolicy(Policy):
         return
 
     def resume(self, gil: GIL, thread: GuestThread) -> None:
-        thread.vm.refill(thread)
+        return
 
 
 POLICY_NAMES = ("ticks", "fifo", "timed", "priority", "none")

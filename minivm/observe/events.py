@@ -83,7 +83,7 @@ class EventBus:
                 "line": code.line_of(pc),
                 "func": code.display_name,
                 "pc": pc,
-                "tick": self.check_interval - thread.until_check + 1,
+                "tick": self.check_interval - thread.clock.until_check + 1,
             },
             self._instruction_sinks,
         )

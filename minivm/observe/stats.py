@@ -26,8 +26,8 @@ def collect(machine) -> dict:
         threads.append(
             {
                 "id": t.tid,
-                "instructions": t.instructions,
-                "tick_checks": t.tick_checks,
+                "instructions": t.clock.instructions,
+                "tick_checks": t.clock.checks,
                 "acquisitions": t.acquisitions,
                 "held_s": t.held_ns / 1e9,
                 "waited_s": t.waited_ns / 1e9,
@@ -46,7 +46,7 @@ def collect(machine) -> dict:
         "wall_s": wall_ns / 1e9,
         "instructions": sum(t["instructions"] for t in threads),
         "instructions_per_s": sum(t["instructions"] for t in threads) / (wall_ns / 1e9),
-        "tick_checks": sum(t.tick_checks for t in machine.scheduler.threads),
+        "tick_checks": sum(t.clock.checks for t in machine.scheduler.threads),
         "switches": gil.switches,
         "releaser_reacquired": gil.releaser_reacquired,
         "drop_requests": gil.drop_requests,

@@ -31,8 +31,7 @@ from typing import TextIO
 import attrs
 
 from minivm.bytecode.code import CodeObject
-from minivm.errors import GuestError, format_guest_error
-from minivm.gil.policies import ThreadAbort
+from minivm.errors import GuestError, ThreadAbort, format_guest_error
 from minivm.runtime.interpreter import execute, make_frame
 from minivm.runtime.machine import Machine, VMConfig
 from minivm.runtime.threads import DONE, RUNNING, SLEEPING
@@ -72,7 +71,7 @@ class Session:
         with machine.gil.mutex:
             main.state = SLEEPING
             main.frames = []
-            machine.account(main)
+            machine.check.account(main)
             if machine.gil.holder is main or not machine.policy.uses_gil:
                 machine.policy.release(machine.gil, main, "blocking")
 
@@ -82,6 +81,7 @@ class Session:
         with machine.gil.mutex:
             self.main.state = RUNNING
         machine.gil.acquire(self.main)
+        machine.check.refill(self.main)
 
     # -- running inputs
     def name_input(self) -> str:

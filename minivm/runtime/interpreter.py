@@ -8,8 +8,8 @@ Design note
   returns with the GIL held again and a fresh tick budget.
 * **The tick.** Every executed instruction costs one tick: ``ticks -= 1`` and one compare at
   the top of the loop. When the budget is spent the thread reaches the *check*
-  (``Machine.at_check``): the lock policy decides there whether another thread runs, and the
-  same branch carries everything rare — tracing, the step limit, aborts. This is CPython's
+  (``TickCheck.at_check``, ``runtime/check.py``): the lock policy decides there whether
+  another thread runs, and the same branch carries everything rare — tracing, the step limit, aborts. This is CPython's
   ``eval_breaker`` idea: with tracing off the loop pays one compare, nothing more. Tracing
   simply asks for a budget of one, so the slow path sees every instruction.
 * **Why the loop looks like this.** The frame's code, instructions, constants, locals and
@@ -173,18 +173,22 @@ def execute(vm: Machine, thread: GuestThread, frames: list[Frame] | None = None,
     frames = thread.frames if frames is None else frames
     frame = frames[-1]
     code, _function, local, stack, pc, cells = frame
-    fast_code = thread.fast_code  # changes only at a check or in a blocking builtin
+    # The thread's tick clock: its countdown lives in ``ticks`` (a host local) while the loop
+    # runs, and goes back to the clock before anything else may read it.
+    clock = thread.clock
+    at_check = vm.check.at_check
+    fast_code = clock.fast_code  # changes only at a check or in a blocking builtin
     instrs = code.fast if fast_code else code.instructions
     consts = code.constants
     names = code.names
-    ticks = thread.ticks
+    ticks = clock.ticks
     extra_ticks = EXTRA_TICKS
     try:
         while True:
             if ticks <= 0:
                 frame[FRAME_PC] = pc
-                ticks = vm.at_check(thread, ticks)
-                fast_code = thread.fast_code
+                ticks = at_check(thread, ticks)
+                fast_code = clock.fast_code
                 instrs = code.fast if fast_code else code.instructions
             ticks -= 1
             op, arg = instrs[pc]
@@ -195,7 +199,7 @@ def execute(vm: Machine, thread: GuestThread, frames: list[Frame] | None = None,
                     # to it instead, so it lands exactly where counting one by one puts it.
                     ticks += 1
                     pc -= 1
-                    thread.fast_code = fast_code = False
+                    clock.fast_code = fast_code = False
                     instrs = code.instructions
                     continue
                 # Fused instructions (bytecode.fusion): in loops they are most of what runs.
@@ -333,10 +337,10 @@ def execute(vm: Machine, thread: GuestThread, frames: list[Frame] | None = None,
                         # The builtin gives the GIL away and takes it back: save where we are,
                         # then start a fresh tick budget, as every new holder does.
                         frame[FRAME_PC] = pc
-                        thread.ticks = ticks
+                        clock.ticks = ticks
                         stack.append(function.impl(thread, args))
-                        ticks = thread.ticks
-                        fast_code = thread.fast_code
+                        ticks = clock.ticks
+                        fast_code = clock.fast_code
                         instrs = code.fast if fast_code else code.instructions
                     else:
                         stack.append(function.impl(thread, args))
@@ -357,7 +361,7 @@ def execute(vm: Machine, thread: GuestThread, frames: list[Frame] | None = None,
                 value = stack.pop()
                 frames.pop()
                 if not frames:
-                    thread.ticks = ticks
+                    clock.ticks = ticks
                     return value
                 frame = frames[-1]
                 code, _function, local, stack, pc, cells = frame
@@ -571,7 +575,7 @@ def execute(vm: Machine, thread: GuestThread, frames: list[Frame] | None = None,
                 vm.unknown_opcode(op)
     except GuestError as error:
         frame[FRAME_PC] = pc
-        thread.ticks = ticks
+        clock.ticks = ticks
         if error.thread_id is None:
             error.thread_id = thread.tid
             error.chain = call_chain(frames)

@@ -23,22 +23,21 @@ from minivm.bytecode.code import CodeObject
 from minivm.errors import (
     GuestError,
     InternalError,
+    ThreadAbort,
     format_guest_error,
     format_internal_error,
 )
 from minivm.gil.lock import GIL
-from minivm.gil.policies import Policy, ThreadAbort, make_policy
+from minivm.gil.policies import Policy, make_policy
 from minivm.runtime.builtins import BUILTINS
+from minivm.runtime.check import TickCheck
 from minivm.runtime.engine import choose_engine, make_runner
 from minivm.runtime.heap import AuditReport, Heap
 from minivm.runtime.host import HostSwitching
 from minivm.runtime.interpreter import (
-    FRAME_CODE,
     FRAME_FUNCTION,
     FRAME_LOCALS,
-    FRAME_PC,
     FRAME_STACK,
-    call_chain,
     make_frame,
 )
 from minivm.runtime.output import Output
@@ -80,15 +79,6 @@ def _needs_interpreter(tracing: bool, config: VMConfig) -> str:
     return ""
 
 
-def step_limit_error(thread: GuestThread, limit: int) -> GuestError:
-    """The step-limit error, its chain ending at the instruction the thread was about to run
-    (the usual chain names the instruction that raised, which here has not run yet)."""
-    error = GuestError(f"step limit exceeded: {limit} instructions (--max-steps)")
-    error.thread_id = thread.tid
-    error.chain = call_chain(thread.frames, about_to_run=True)
-    return error
-
-
 class Machine:
     """One VM. Create it, then ``run`` a compiled program once."""
 
@@ -124,6 +114,8 @@ class Machine:
         self.heap = Heap()
         self.globals: dict[str, object] = dict(BUILTINS)
         self.scheduler = Scheduler(self)
+        if self.turns is not None:
+            self.turns.attach(self.scheduler.threads, self.abort_locked)
         self.output = Output(stdout or sys.stdout, on_closed=lambda: self.abort(None))
         self.errors = Output(stderr or sys.stderr)
         self.source_lines = source_lines or {}
@@ -132,11 +124,8 @@ class Machine:
         self.failed = False
         self.interrupted = False
         self.finished = threading.Event()
-        self.steps = 0
-        # Under ``none`` threads account at once: the shared step count needs its own lock
-        # (under a GIL policy only the holder accounts, so it needs none).
-        self.check_everywhere = self.config.check_at == "every"
-        self.steps_lock = None if self.policy.uses_gil else threading.Lock()
+        # The check and the tick budgets it sets (runtime/check.py, runtime/clock.py).
+        self.check = TickCheck(self)
         self.main: GuestThread | None = None
         self.audit_report: AuditReport | None = None
         self.started_ns = 0
@@ -199,6 +188,7 @@ class Machine:
                 if self.aborting:
                     return
                 self.policy.resume(self.gil, thread)
+            self.check.refill(thread)  # the GIL is ours: start counting ticks
             thread.result = self.run_thread(thread)
         except ThreadAbort:
             return
@@ -235,84 +225,10 @@ class Machine:
         if self.aborting:
             return
         self.aborting = True
+        self.gil.stop()
         self.abort_error = error
         self.scheduler.wake_everyone_for_abort()
         self.finished.set()
-
-    # -- tick accounting and the check
-    def refill(self, thread: GuestThread) -> None:
-        """A fresh tick budget for a thread that has just taken the GIL."""
-        thread.until_check = self.config.check_interval
-        if self.tracing:
-            thread.fast_code = False  # the trace shows every plain instruction
-            budget = 0
-        else:
-            budget = self._budget(thread)
-        thread.budget = thread.ticks = budget
-
-    def _budget(self, thread: GuestThread) -> int:
-        # A fused instruction runs only when the budget holds all its ticks; otherwise the
-        # loop finishes the budget on the plain code, so the check lands exactly.
-        budget = max(1, thread.until_check)
-        if self.config.max_steps is not None:
-            budget = max(1, min(budget, self.config.max_steps - self.steps))
-        if self.turns is not None:
-            budget = max(1, min(budget, self.turns.budget(thread)))
-        thread.fast_code = self.config.fused
-        return budget
-
-    def account(self, thread: GuestThread) -> None:
-        """Count the instructions ``thread`` ran since its budget was last set."""
-        spent = thread.budget - thread.ticks
-        thread.budget = thread.ticks
-        thread.instructions += spent
-        thread.until_check -= spent
-        if self.steps_lock is None:
-            self.steps += spent
-        else:
-            with self.steps_lock:
-                self.steps += spent
-
-    def at_check(self, thread: GuestThread, ticks: int) -> int:
-        """The slow path, entered when the loop's budget is spent; returns the next budget.
-
-        Here the policy's check runs when the thread's ``check_interval`` ticks are up, and
-        here everything rare hangs: aborts, the step limit, heap reclamation, tracing.
-        """
-        thread.ticks = ticks
-        self.account(thread)
-        if self.aborting:
-            raise ThreadAbort
-        if thread.interrupt:
-            thread.interrupt = False
-            raise GuestError("interrupted (Ctrl-C)")
-        limit = self.config.max_steps
-        if limit is not None and self.steps >= limit:
-            raise step_limit_error(thread, limit)
-        if thread.until_check <= 0 and (self.check_everywhere or self._at_backedge(thread)):
-            if self.heap.reclaim_due() and self.policy.uses_gil:
-                self.heap.reclaim(self._held_values(all_threads=True))
-            thread.tick_checks += 1
-            self.gil.check(thread)
-            # Whether or not the GIL changed hands, a new check period starts now.
-            thread.until_check = self.config.check_interval
-            if self.aborting:
-                raise ThreadAbort
-        if self.turns is not None:
-            # A controlled policy may end the turn here and hand the GIL to another thread.
-            self.turns.boundary(self.gil, thread)
-            if self.aborting:
-                raise ThreadAbort
-        if self.tracing:
-            frame = thread.frames[-1]
-            code, pc = frame[FRAME_CODE], frame[FRAME_PC]
-            opcode, arg = code.instructions[pc]
-            self.events.instr(thread, code, pc, opcode, arg)
-            thread.budget = thread.ticks = 1
-            return 1
-        budget = self._budget(thread)
-        thread.budget = thread.ticks = budget
-        return budget
 
     def reconfigure(self, policy: str | None = None, check_interval: int | None = None) -> None:
         """Change the lock policy or the check interval between two runs of the main thread
@@ -331,16 +247,9 @@ class Machine:
             self.policy = make_policy(policy, self.config.switch_interval)
             self.config.policy = policy
             self.gil.policy = self.policy
-            self.steps_lock = None if self.policy.uses_gil else threading.Lock()
+            self.check.use_policy(self.policy)
             self.host.restore()
             self.host = HostSwitching(self.config.host_switch_interval, self.policy.uses_gil)
-
-    def _at_backedge(self, thread: GuestThread) -> bool:
-        """Whether ``thread`` is about to run a function's entry or a backward jump. With
-        ``check_at="backedge"`` a spent budget waits for such a point, stepping one instruction
-        at a time until then (ticks are still counted exactly)."""
-        frame = thread.frames[-1]
-        return frame[FRAME_PC] in frame[FRAME_CODE].backedge_points
 
     def unknown_opcode(self, opcode: int) -> None:
         """Reached by an opcode the dispatch chain does not know: a VM bug."""

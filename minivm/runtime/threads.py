@@ -33,8 +33,8 @@ from typing import TYPE_CHECKING
 
 from minivm.bytecode import opcodes as op
 from minivm.bytecode.code import CodeObject
-from minivm.errors import GuestError, InternalError
-from minivm.gil.policies import ThreadAbort
+from minivm.errors import GuestError, InternalError, ThreadAbort
+from minivm.runtime.clock import TickClock
 from minivm.runtime.interpreter import FRAME_STACK, Frame, arity_error, make_frame, new_frame
 from minivm.runtime.values import Builtin, Function, type_name
 
@@ -65,13 +65,8 @@ class GuestThread:
         self.wake = threading.Lock()
         self.wake.acquire()
         self.host: threading.Thread | None = None
-        self.fast_code = True
-        # Tick accounting (see Machine.refill / Machine.at_check).
-        self.ticks = 0
-        self.budget = 0
-        self.until_check = 0
-        self.instructions = 0
-        self.tick_checks = 0
+        # Its ticks: budget, check period, instructions run (runtime/clock.py).
+        self.clock = TickClock()
         # GIL statistics, filled in by the GIL.
         self.acquisitions = 0
         self.held_ns = 0
@@ -161,7 +156,7 @@ class Scheduler:
         thread.state = BLOCKED
         thread.waiting_for = waiting_for
         self.blocked += 1
-        self.vm.account(thread)
+        self.vm.check.account(thread)
         self.vm.emit_thread("block", thread, waiting_for=waiting_for)
         self.gil.policy.release(self.gil, thread, "blocking")
         self._check_deadlock()
@@ -170,6 +165,7 @@ class Scheduler:
         if self.vm.aborting:
             raise ThreadAbort
         self.gil.policy.resume(self.gil, thread)
+        self.vm.check.refill(thread)  # the GIL is ours again: a fresh budget
 
     def _wake(self, thread: GuestThread) -> None:
         """Wake a blocked thread (mutex held, by the thread that caused the wake-up)."""
@@ -230,7 +226,7 @@ class Scheduler:
         """Sleep without holding the GIL (the model of blocking I/O)."""
         with self.mutex:
             thread.state = SLEEPING
-            self.vm.account(thread)
+            self.vm.check.account(thread)
             self.vm.emit_thread("block", thread, waiting_for="sleep")
             self.gil.policy.release(self.gil, thread, "blocking")
         deadline = time.monotonic() + seconds
@@ -246,6 +242,7 @@ class Scheduler:
             thread.state = RUNNING
             self.vm.emit_thread("wake", thread)
         self.gil.acquire(thread)
+        self.vm.check.refill(thread)
 
     # -- ending
     def finish(self, thread: GuestThread) -> None:
@@ -253,7 +250,7 @@ class Scheduler:
         with self.mutex:
             thread.state = DONE
             thread.ended_ns = time.perf_counter_ns()
-            self.vm.account(thread)
+            self.vm.check.account(thread)
             self.vm.emit_thread("exit", thread)
             for joiner in thread.joiners:
                 self._wake(joiner)

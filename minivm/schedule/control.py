@@ -12,7 +12,7 @@ Design note
   one the scheduler chose may proceed — built on the VM's own GIL instead of a shim.
 * **Decision points.** The director is consulted (a) at every *boundary*: the machine asks
   ``budget(thread)`` how many instructions the holder may run before the next one and calls
-  ``boundary`` when they are spent (``Machine.at_check``); (b) whenever the holder blocks or
+  ``boundary`` when they are spent (``TickCheck.at_check``, ``runtime/check.py``); (b) whenever the holder blocks or
   ends (``release``). Checks of the ordinary policies do nothing here: only the director
   switches threads.
 * **Candidates.** The threads that could run next: the holder (at a boundary), the threads
@@ -23,15 +23,19 @@ Design note
   schedule that no longer fits the program). The policy records it, aborts the VM and unwinds
   the thread; the command line reports it (exit 2). Never a hang: a chosen thread that cannot
   run (blocked, ended, never spawned) is a divergence at once.
+* **Layering.** The policy reaches the run only through what the machine gives it in
+  ``attach`` (the thread list, read-only, and the abort), never through a thread's machine.
 * **State changes** go through the GIL's primitives only (``grant``, ``vacate``,
   ``start_waiting``, ``hand_to``, ``park``): the GIL's invariants hold as under any policy.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING
 
-from minivm.gil.policies import HandoffPolicy, ThreadAbort
+from minivm.errors import ThreadAbort
+from minivm.gil.policies import HandoffPolicy
 from minivm.runtime.threads import DONE, RUNNING, SLEEPING
 
 if TYPE_CHECKING:
@@ -46,7 +50,10 @@ class Divergence(Exception):
 
 class Director:
     """What a controlled policy asks. Every method but ``budget`` and ``due`` is called with
-    the scheduler's mutex held; none may block."""
+    the scheduler's mutex held; none may block. ``threads``: every thread of the run, by id
+    (given by the policy's ``attach``; read-only)."""
+
+    threads: Sequence[GuestThread] = ()
 
     def budget(self, thread: GuestThread) -> int:
         """How many instructions ``thread`` may run before the next boundary (>= 1)."""
@@ -86,27 +93,40 @@ class ControlledPolicy(HandoffPolicy):
         self.reserved: GuestThread | None = None
         self.divergence: Divergence | None = None
         self.decisions = 0
+        # The run's threads and how to stop it, from ``attach``.
+        self.threads: Sequence[GuestThread] = ()
+        self._abort: Callable[[BaseException | None], None] = lambda error: None
+
+    def attach(self, threads: Sequence[GuestThread], abort_locked: Callable[[BaseException | None], None]) -> None:
+        """Called once by the machine that runs under this policy: ``threads`` is its list of
+        every thread by id (read, never changed), ``abort_locked(None)`` stops the run (mutex
+        held). The policy reaches the run only through these, never through a thread."""
+        self.threads = threads
+        self.director.threads = threads
+        self._abort = abort_locked
 
     # -- the machine's side
     def budget(self, thread: GuestThread) -> int:
         """Instructions ``thread`` may run before its next boundary."""
         return self.director.budget(thread)
 
-    def boundary(self, gil: GIL, thread: GuestThread) -> None:
+    def boundary(self, gil: GIL, thread: GuestThread) -> bool:
         """The holder's budget is spent: maybe hand the GIL to another thread and wait for
-        it to come back. Called without the mutex; raises ``ThreadAbort`` on divergence."""
+        it to come back. Called without the mutex; returns whether the GIL changed hands
+        (the thread then holds it again); raises ``ThreadAbort`` on divergence."""
         if not self.director.due(thread):
-            return
+            return False
         with gil.mutex:
-            candidates = [thread, *self._candidates(thread, thread)]
+            candidates = [thread, *self._candidates(thread)]
             if len(candidates) > 1:
                 self.decisions += 1
-            chosen = self._decide(thread, lambda: self.director.at_boundary(thread, candidates))
+            chosen = self._decide(lambda: self.director.at_boundary(thread, candidates))
             if chosen is None:
                 raise ThreadAbort
             if chosen is thread:
-                return
+                return False
             self._switch(gil, thread, chosen)
+            return True
 
     # -- the policy interface
     def acquire(self, gil: GIL, thread: GuestThread) -> None:
@@ -120,10 +140,10 @@ class ControlledPolicy(HandoffPolicy):
 
     def release(self, gil: GIL, thread: GuestThread, reason: str) -> None:
         gil.vacate(thread, reason)
-        candidates = self._candidates(thread, None)
+        candidates = self._candidates(None)
         if len(candidates) > 1:
             self.decisions += 1
-        chosen = self._decide(thread, lambda: self.director.after_release(thread, reason, candidates))
+        chosen = self._decide(lambda: self.director.after_release(thread, reason, candidates))
         if chosen is not None:
             self._give(gil, chosen)
 
@@ -134,12 +154,9 @@ class ControlledPolicy(HandoffPolicy):
         gil.start_waiting(thread)
 
     # -- helpers (mutex held)
-    @staticmethod
-    def _candidates(of: GuestThread, holder: GuestThread | None) -> list[GuestThread]:
-        """Threads that could run next, by id, other than ``holder`` (``of``: any thread of
-        the run, to reach the thread list)."""
-        threads = of.vm.scheduler.threads
-        return [t for t in threads if t is not holder and t.state in (RUNNING, SLEEPING)]
+    def _candidates(self, holder: GuestThread | None) -> list[GuestThread]:
+        """Threads that could run next, by id, other than ``holder``."""
+        return [t for t in self.threads if t is not holder and t.state in (RUNNING, SLEEPING)]
 
     def _give(self, gil: GIL, chosen: GuestThread) -> None:
         """Hand the GIL to ``chosen`` now if it is queued, else reserve it for its arrival."""
@@ -147,18 +164,18 @@ class ControlledPolicy(HandoffPolicy):
             self.director.started(chosen)
             gil.hand_to(chosen)
         elif chosen.state == DONE:
-            self._fail(Divergence(f"thread {chosen.tid} was chosen to run, but it has ended"), chosen)
+            self._fail(Divergence(f"thread {chosen.tid} was chosen to run, but it has ended"))
         else:
             self.reserved = chosen
 
-    def _decide(self, thread: GuestThread, ask):
+    def _decide(self, ask):
         try:
             return ask()
         except Divergence as exc:
-            self._fail(exc, thread)
+            self._fail(exc)
             return None
 
-    def _fail(self, exc: Divergence, thread: GuestThread) -> None:
+    def _fail(self, exc: Divergence) -> None:
         if self.divergence is None:
             self.divergence = exc
-        thread.vm.abort_locked(None)
+        self._abort(None)

@@ -74,7 +74,7 @@ class Recorder(Sink):
 
     def _instructions(self, tid: int) -> int:
         assert self.machine is not None
-        return self.machine.scheduler.threads[tid].instructions
+        return self.machine.scheduler.threads[tid].clock.instructions
 
     def _add(self, tid: int, count: int, end: str, turns: list[list] | None = None) -> None:
         turns = self.turns if turns is None else turns
@@ -95,8 +95,8 @@ class Recorder(Sink):
         holder = machine.gil.holder
         if holder is not None and self._holder == holder.tid:
             # The loop had not accounted its last instructions (it stopped on an error, or is
-            # paused): count them as ``Machine.account`` would, without touching the thread.
-            ran = holder.instructions + holder.budget - holder.ticks - self._start
+            # paused): count them as ``TickClock.account`` would, without touching the thread.
+            ran = holder.clock.instructions + holder.clock.unaccounted() - self._start
             self._add(holder.tid, ran, "s" if stopped else "e", turns)
         config = machine.config
         return Schedule(

@@ -21,7 +21,7 @@ from __future__ import annotations
 import time
 from typing import TYPE_CHECKING
 
-from minivm.gil.policies import ThreadAbort
+from minivm.errors import ThreadAbort
 from minivm.runtime.threads import BLOCKED, DONE
 from minivm.schedule.control import ControlledPolicy, Director, Divergence
 from minivm.schedule.model import END_NAMES, Schedule
@@ -56,13 +56,13 @@ class ReplayDirector(Director):
     def budget(self, thread: GuestThread) -> int:
         if self.free:
             return 1 << 62
-        left = self.start + self.turns[self.index].count - thread.instructions
+        left = self.start + self.turns[self.index].count - thread.clock.instructions
         return max(1, left)
 
     def due(self, thread: GuestThread) -> bool:
         if self.free:
             return False
-        return thread.instructions - self.start >= self.turns[self.index].count
+        return thread.clock.instructions - self.start >= self.turns[self.index].count
 
     def started(self, thread: GuestThread) -> None:
         if self.free:
@@ -70,7 +70,7 @@ class ReplayDirector(Director):
         turn = self.turns[self.index]
         if thread.tid != turn.thread:  # a bug of the policy, not of the schedule
             raise Divergence(f"{self._where()}: thread {thread.tid} got the GIL, the schedule has thread {turn.thread}")
-        self.start = thread.instructions
+        self.start = thread.clock.instructions
 
     def at_boundary(self, thread: GuestThread, candidates: list[GuestThread]) -> GuestThread:
         turn = self.turns[self.index]
@@ -88,7 +88,7 @@ class ReplayDirector(Director):
         if self.free:
             return candidates[0] if candidates else None
         turn = self.turns[self.index]
-        ran = thread.instructions - self.start
+        ran = thread.clock.instructions - self.start
         end = _REASON_END.get(reason, "p")
         if turn.end == "s" and ran == turn.count:
             self._go_free()
@@ -114,9 +114,9 @@ class ReplayDirector(Director):
         for candidate in candidates:
             if candidate.tid == turn.thread:
                 if candidate is thread:
-                    self.start = thread.instructions  # the same thread goes on with a new turn
+                    self.start = thread.clock.instructions  # the same thread goes on with a new turn
                 return candidate
-        threads = thread.vm.scheduler.threads
+        threads = self.threads
         if turn.thread >= len(threads):
             why = "it was never spawned"
         else:

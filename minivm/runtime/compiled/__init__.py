@@ -10,8 +10,8 @@ instruction), guest locals become host locals, cells stay cells, and globals are
 the globals dict by every instruction that names them. Guest calls are host calls.
 
 What must not change is *when threads switch*. Every instruction still costs one tick, and
-the check (``Machine.at_check``, where the lock policy decides) is reached before exactly the
-instruction at which the interpreter reaches it, with the same tick count: straight-line
+the check (``TickCheck.at_check``, where the lock policy decides) is reached before exactly
+the instruction at which the interpreter reaches it, with the same tick count: straight-line
 blocks charge their length on entry and run a *fast* copy when the whole block fits in the
 budget, else a *slow* copy that counts instruction by instruction and calls the check where
 the budget runs out. The host thread blocks inside that call when the policy hands the GIL

@@ -5,7 +5,7 @@ The host function is ``def name(thread, budget, room, fn, l0, l1, ...)``: the ru
 thread, its tick budget (a host local from here on), how many more guest calls the
 recursion limit allows, the guest function (for its captured cells) and the arguments,
 which become guest locals ``l<slot>``. It returns the guest result and leaves the budget
-in ``thread.ticks``.
+in the thread's tick clock (``clock.ticks``, ``runtime/clock.py``).
 
 Ticks. A *block* is a run of instructions that ends at a control instruction or a call.
 Every block is written in up to three copies, chosen on entry::
@@ -23,7 +23,7 @@ Every block is written in up to three copies, chosen on entry::
         ...
         budget -= 5
 
-The slow copy calls the machine's check (``Machine.at_check``) before exactly the
+The slow copy calls the machine's check (``TickCheck.at_check``) before exactly the
 instruction at which the interpreter would, with exactly the interpreter's tick count, so
 the checks of both engines land at the same instructions. A block of one or two
 instructions without int arithmetic has only its slow copy (cheaper than the test). The
@@ -114,6 +114,9 @@ class FunctionGen:
         w.indent = 1
         w.line("if room < 0: raise recursion_error()", entry)
         w.line("room -= 1", entry)
+        # The thread's tick clock, where the budget goes back at every return and comes back
+        # from after every guest call (one load per call, not one per use).
+        w.line("clock = thread.clock", entry)
         others = [f"l{i}" for i in range(code.nparams, code.nlocals)]
         if others:
             w.line(" = ".join(others) + " = UNSET", entry)
@@ -278,7 +281,7 @@ class FunctionGen:
         if isinstance(node, st.Goto):
             return stack
         if isinstance(node, st.Return):
-            w.line("thread.ticks = budget", info)
+            w.line("clock.ticks = budget", info)
             w.line(f"return {stack[-1].expr}", info)
             return None
         if isinstance(node, st.Continue):

@@ -3,14 +3,14 @@
 ``CompiledEngine(vm).run(thread)`` is what ``Machine`` calls in place of the interpreter's
 ``execute``. It owns what the generated code of one machine shares: the namespace every
 host function is made in (the machine's globals dict ``G``, its ``heap``, its check
-``Machine.at_check``, the general operations), the host function made for each code object
+``TickCheck.at_check``, the general operations), the host function made for each code object
 (``instances``), and the call-site caches. A call site ``C<pc>`` caches ``(function, entry)``
 as one tuple, so that two threads running at once (``--policy none``) never see the
 function of one call with the entry of another; ``B<pc>`` caches a builtin that cannot block.
 
 Calls go guest to guest as host calls (``entry(thread, budget, room, fn, *args)``): the
-budget travels as an argument and comes back in ``thread.ticks``, as it does around the
-interpreter's blocking builtins. ``resolve`` handles a cache miss the way the interpreter's
+budget travels as an argument and comes back in the thread's clock (``clock.ticks``), as
+it does around the interpreter's blocking builtins. ``resolve`` handles a cache miss the way the interpreter's
 ``CALL`` does (arity, then the recursion limit, builtins, "not callable"); every entry it
 returns is a plain Python function called with positional arguments, so CPython runs guest
 calls without using the C stack.
@@ -88,7 +88,7 @@ class CompiledEngine:
         self.instances: dict = {}
         self.namespace = dict(SHARED_NAMES)
         self.namespace.update(
-            G=vm.globals, heap=vm.heap, check=vm.at_check, spawn=vm.spawn, resolve=self.resolve,
+            G=vm.globals, heap=vm.heap, check=vm.check.at_check, spawn=vm.spawn, resolve=self.resolve,
             recursion_error=self.recursion_error,
         )  # fmt: skip
         self.deferring = frozenset({self.call_builtin.__code__, self.call_interpreted.__code__})
@@ -144,7 +144,7 @@ class CompiledEngine:
     def call_builtin(self, thread, budget: int, room: int, function, *args):
         """Call a builtin; a blocking one gives the GIL away, so the budget goes through the
         thread, as around the interpreter's blocking builtins."""
-        thread.ticks = budget
+        thread.clock.ticks = budget
         return function.impl(thread, list(args))
 
     def call_interpreted(self, thread, budget: int, room: int, function, *args):
@@ -153,7 +153,7 @@ class CompiledEngine:
         below it toward the recursion limit."""
         if room < 0:
             raise self.recursion_error()
-        thread.ticks = budget
+        thread.clock.ticks = budget
         try:
             return execute(self.vm, thread, [new_frame(function, list(args))], self.limit - room)
         except GuestError as error:
@@ -179,11 +179,11 @@ class CompiledEngine:
         args = local_values[: code.nparams]
         thread.frames = HostFrames(thread)
         try:
-            return entry(thread, thread.ticks, self.limit, function, *args)
+            return entry(thread, thread.clock.ticks, self.limit, function, *args)
         except GuestError as error:
             raise self._placed(thread, error) from None
         except KeyError as error:
-            failed = read_traceback(error.__traceback__, thread.ticks, self.deferring)
+            failed = read_traceback(error.__traceback__, thread.clock.ticks, self.deferring)
             if not failed.undefined:
                 raise
             raise self._placed(thread, GuestError(f"undefined variable '{failed.undefined}'"), error) from None
@@ -196,9 +196,9 @@ class CompiledEngine:
 
     def _placed(self, thread, error: GuestError, cause: BaseException | None = None) -> GuestError:
         """``error`` with its thread and call chain, and the thread's exact tick count."""
-        failed = read_traceback((cause or error).__traceback__, thread.ticks, self.deferring)
+        failed = read_traceback((cause or error).__traceback__, thread.clock.ticks, self.deferring)
         if failed.ticks is not None:
-            thread.ticks = failed.ticks
+            thread.clock.ticks = failed.ticks
         if error.thread_id is None:
             error.thread_id = thread.tid
             error.chain = failed.chain + getattr(error, "inner_chain", ())

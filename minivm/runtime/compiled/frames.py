@@ -99,7 +99,7 @@ class FailedAt:
 def read_traceback(tb, thread_ticks: int, deferring_codes: frozenset) -> FailedAt:
     """Read a host traceback that went through generated code.
 
-    ``deferring_codes`` are host code objects that keep ``thread.ticks`` exact themselves
+    ``deferring_codes`` are host code objects that keep ``thread.clock.ticks`` exact themselves
     (the builtin and interpreter entries): a failure inside them takes the tick count from
     the thread, not from the caller's ``budget``.
     """

@@ -84,7 +84,7 @@ class RegionWriter:
                 continue
             if isinstance(control, st.Return):
                 self.refund(charged, control.pc)
-                w.line("thread.ticks = budget", info)
+                w.line("clock.ticks = budget", info)
                 w.line(f"return {emitter.stack[-1].expr}", info)
                 return None
             if isinstance(control, st.Continue):

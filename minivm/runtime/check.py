@@ -1,0 +1,160 @@
+"""The check: the slow path a running thread enters when its tick budget is spent.
+
+Design note
+-----------
+* **What it is.** CPython's ``eval_breaker``: one branch of the dispatch loop (``ticks <= 0``)
+  that everything rare hangs off — aborts, Ctrl-C, the step limit, heap reclamation, the lock
+  policy's check, a controlled policy's turn boundary, tracing. With tracing off the loop
+  pays one compare per instruction and nothing more.
+* **Who calls it.** Only the running thread, on its own host thread: both engines call
+  ``at_check`` (the interpreter from its loop, the compiled tier from its slow copies) and
+  the runtime calls ``refill`` each time a thread has just got the GIL back (``Machine``
+  at a thread's start, the scheduler after blocking or sleeping). The GIL never calls in
+  here: it only says who holds it.
+* **One machine, many clocks.** The per-thread state is the thread's ``TickClock``
+  (``runtime/clock.py``); what is shared by the run lives here: the step count for
+  ``--max-steps`` (under ``none`` threads account at once, so it has its own lock then),
+  the check placement, and the settings every budget is computed from.
+* **Exactness.** A budget never runs past the check period, the step limit or a controlled
+  turn, so the check falls at exactly the instruction the one-by-one count says, on both
+  engines (``tests/test_compiled.py`` compares their check lists).
+"""
+
+from __future__ import annotations
+
+import threading
+from typing import TYPE_CHECKING
+
+from minivm.errors import GuestError, ThreadAbort
+from minivm.runtime.interpreter import FRAME_CODE, FRAME_PC, call_chain
+
+if TYPE_CHECKING:
+    from minivm.gil.policies import Policy
+    from minivm.runtime.machine import Machine
+    from minivm.runtime.threads import GuestThread
+
+
+def step_limit_error(thread: GuestThread, limit: int) -> GuestError:
+    """The step-limit error, its chain ending at the instruction the thread was about to run
+    (the usual chain names the instruction that raised, which here has not run yet)."""
+    error = GuestError(f"step limit exceeded: {limit} instructions (--max-steps)")
+    error.thread_id = thread.tid
+    error.chain = call_chain(thread.frames, about_to_run=True)
+    return error
+
+
+class TickCheck:
+    """The check of one machine: sets each thread's budget and runs the slow path.
+
+    ``steps`` counts the instructions of every thread (ticks) for ``--max-steps``. Reads the
+    machine's config (``check_interval`` may change between REPL inputs), its ``aborting``
+    flag and its roots (for heap reclamation at a check).
+    """
+
+    def __init__(self, vm: Machine):
+        self.vm = vm
+        self.config = vm.config
+        self.gil = vm.gil
+        self.heap = vm.heap
+        self.events = vm.events
+        self.tracing = vm.tracing
+        # A policy that sets the length of every turn itself (``controls_turns``) is asked for
+        # each budget and called at the end of each turn (``boundary``); None otherwise.
+        self.turns = vm.turns
+        # Where the check may fall: every instruction, or (``backedge``) only at a function's
+        # entry and backward jumps, as CPython 3.10+ polls its eval breaker.
+        self.check_everywhere = self.config.check_at == "every"
+        self.steps = 0
+        self.steps_lock: threading.Lock | None = None
+        self.use_policy(vm.policy)
+
+    def use_policy(self, policy: Policy) -> None:
+        """Follow a change of lock policy. Under ``none`` threads account at once: the shared
+        step count needs its own lock (under a GIL policy only the holder accounts)."""
+        self.steps_lock = None if policy.uses_gil else threading.Lock()
+
+    # -- budgets
+    def refill(self, thread: GuestThread) -> None:
+        """A fresh check period and budget for ``thread``, which has just got the GIL (under
+        ``none``: has just started or woken). Called by the thread itself."""
+        clock = thread.clock
+        clock.start_period(self.config.check_interval)
+        if self.tracing:
+            clock.give(0, False)  # the trace shows every plain instruction
+        else:
+            clock.give(self._budget(thread), self.config.fused)
+
+    def _budget(self, thread: GuestThread) -> int:
+        # A fused instruction runs only when the budget holds all its ticks; otherwise the
+        # loop finishes the budget on the plain code, so the check lands exactly.
+        budget = max(1, thread.clock.until_check)
+        if self.config.max_steps is not None:
+            budget = max(1, min(budget, self.config.max_steps - self.steps))
+        if self.turns is not None:
+            budget = max(1, min(budget, self.turns.budget(thread)))
+        return budget
+
+    def account(self, thread: GuestThread) -> None:
+        """Count the instructions ``thread`` ran since its budget was last set (before it
+        blocks, sleeps or ends; the engine stored its countdown in the clock first)."""
+        spent = thread.clock.account()
+        if self.steps_lock is None:
+            self.steps += spent
+        else:
+            with self.steps_lock:
+                self.steps += spent
+
+    # -- the slow path
+    def at_check(self, thread: GuestThread, ticks: int) -> int:
+        """The slow path, entered when the loop's budget is spent (``ticks`` <= 0: the loop's
+        countdown); returns the next budget, in ticks.
+
+        Raises ``ThreadAbort`` when the run is being stopped, ``GuestError`` for Ctrl-C and
+        the step limit. The policy's check runs when the thread's check period is up.
+        """
+        clock = thread.clock
+        clock.ticks = ticks
+        self.account(thread)
+        vm = self.vm
+        if vm.aborting:
+            raise ThreadAbort
+        if thread.interrupt:
+            thread.interrupt = False
+            raise GuestError("interrupted (Ctrl-C)")
+        limit = self.config.max_steps
+        if limit is not None and self.steps >= limit:
+            raise step_limit_error(thread, limit)
+        if clock.until_check <= 0 and (self.check_everywhere or _at_backedge(thread)):
+            if self.heap.reclaim_due() and self.gil.policy.uses_gil:
+                self.heap.reclaim(vm._held_values(all_threads=True))
+            clock.checks += 1
+            self.gil.check(thread)
+            # Whether or not the GIL changed hands, a new check period starts now.
+            clock.start_period(self.config.check_interval)
+            if vm.aborting:
+                raise ThreadAbort
+        if self.turns is not None:
+            # A controlled policy may end the turn here and hand the GIL to another thread;
+            # back with the GIL, the thread starts a fresh period as every new holder does.
+            if self.turns.boundary(self.gil, thread):
+                clock.start_period(self.config.check_interval)
+            if vm.aborting:
+                raise ThreadAbort
+        if self.tracing:
+            frame = thread.frames[-1]
+            code, pc = frame[FRAME_CODE], frame[FRAME_PC]
+            opcode, arg = code.instructions[pc]
+            self.events.instr(thread, code, pc, opcode, arg)
+            clock.budget = clock.ticks = 1
+            return 1
+        budget = self._budget(thread)
+        clock.give(budget, self.config.fused)
+        return budget
+
+
+def _at_backedge(thread: GuestThread) -> bool:
+    """Whether ``thread`` is about to run a function's entry or a backward jump. With
+    ``check_at="backedge"`` a spent budget waits for such a point, stepping one instruction
+    at a time until then (ticks are still counted exactly)."""
+    frame = thread.frames[-1]
+    return frame[FRAME_PC] in frame[FRAME_CODE].backedge_points
