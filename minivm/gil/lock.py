@@ -105,12 +105,14 @@ class GIL:
 
     def vacate(self, thread: GuestThread, reason: str) -> None:
         """``thread`` stops holding the GIL, for ``reason`` (tick, blocking, forced,
-        handoff, exit)."""
+        handoff, exit); a ``forced`` release (a drop request obeyed) counts as a forced switch."""
         if self.holder is not thread:
             holder = "nobody" if self.holder is None else f"thread {self.holder.tid}"
             raise InternalError(f"thread {thread.tid} released the GIL held by {holder}")
         now = time.perf_counter_ns()
         self.holder = None
+        if reason == "forced":
+            self.forced_switches += 1
         held = now - thread.held_since_ns
         thread.held_ns += held
         self.held_ns += held
@@ -161,6 +163,14 @@ class GIL:
         thread.wake.acquire()
         with self.mutex:
             pass
+
+    def runs_on(self) -> None:
+        """At a check with someone waiting, the holder keeps the GIL (``releaser_reacquired``)."""
+        self.releaser_reacquired += 1
+
+    def clear_drop_request(self) -> None:
+        """Forget a drop request (the GIL changed hands, or nobody waits any more)."""
+        self.drop_request = False
 
     def request_drop(self, by: GuestThread) -> None:
         """A waiter timed out: ask the holder to drop the GIL at its next check."""

@@ -84,6 +84,6 @@ class ManualPolicy(HandoffPolicy):
             chosen = candidates[1]  # fifo: the longest waiter
         with gil.mutex:
             if chosen is thread or chosen not in gil.waiters:
-                gil.releaser_reacquired += 1
+                gil.runs_on()
                 return
             self._switch(gil, thread, chosen)

@@ -102,7 +102,7 @@ class HandoffPolicy(Policy):
                 return
             chosen = self.choose(gil)
             if not self.yields_to(thread, chosen):
-                gil.releaser_reacquired += 1
+                gil.runs_on()
                 return
             self._switch(gil, thread, chosen)
 
@@ -221,7 +221,7 @@ class TicksPolicy(Policy):
         if self.battle.acquire(blocking=False):
             with gil.mutex:
                 if contenders:
-                    gil.releaser_reacquired += 1
+                    gil.runs_on()
                 gil.grant(thread)
             return
         with gil.mutex:
@@ -263,7 +263,7 @@ class TimedPolicy(Policy):
 
     def _take(self, gil: GIL, thread: GuestThread) -> None:
         gil.grant(thread)
-        gil.drop_request = False  # as take_gil() resets gil_drop_request
+        gil.clear_drop_request()  # as take_gil() resets gil_drop_request
         gil.switch_cond.notify_all()
 
     def release(self, gil: GIL, thread: GuestThread, reason: str) -> None:
@@ -273,14 +273,13 @@ class TimedPolicy(Policy):
     def check(self, gil: GIL, thread: GuestThread) -> None:
         if not gil.drop_request:
             if gil.waiters:
-                gil.releaser_reacquired += 1
+                gil.runs_on()
             return
         with gil.mutex:
             if not gil.drop_request or not gil.waiters:
-                gil.drop_request = False
+                gil.clear_drop_request()
                 return
             gil.vacate(thread, "forced")
-            gil.forced_switches += 1
             gil.cond.notify()
             # FORCE_SWITCHING: do not compete until someone else has had the GIL.
             while gil.last_holder is thread and gil.waiters:
