@@ -11,6 +11,11 @@ A policy decides three things, always with the GIL's ``mutex`` held unless noted
 
 Every wake-up is performed by the thread that causes it, while it holds the GIL: under
 ``fifo`` that makes a program without ``sleep`` or ``time()`` run the same way every time.
+
+A policy sees only the GIL and the threads it is handed: it changes the GIL's state through
+the primitives of ``gil/lock.py`` (never its fields or its waiter queue directly), learns
+that the VM is stopping from ``gil.raise_if_stopping()``, and never touches a thread's tick
+clock (the thread refills its own budget once it holds the GIL again).
 """
 
 from __future__ import annotations

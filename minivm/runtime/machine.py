@@ -1,4 +1,4 @@
-"""The machine: one running VM — its GIL, heap, globals, threads and output — and the check.
+"""The machine: one running VM — its GIL, heap, globals, threads, output and check (``check.py``).
 
 ``Machine.run`` is the VM's ``Py_Initialize`` plus ``Py_RunMain``: it creates the GIL, gives
 it to the main thread before the first instruction, runs the main thread on its own OS

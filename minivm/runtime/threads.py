@@ -19,6 +19,9 @@ Design note
 * **Blocking** (``join``, a contended ``acquire``) parks the thread on its own ``wake`` lock
   after releasing the GIL; ``sleep`` releases the GIL and sleeps. A thread is *live* until
   it ends; *blocked* while it waits on ``join`` or a lock.
+* **Ticks.** Each thread carries its own tick clock (``thread.clock``, ``runtime/clock.py``).
+  It settles its account before it blocks, sleeps or ends, and refills its own budget once
+  it holds the GIL again (``TickCheck.refill``); the GIL never touches the clock.
 * **Deadlock.** When every live thread is blocked, no one can ever wake them (only a running
   thread wakes others; a sleeper counts as running). That is checked, under the mutex, each
   time a thread blocks or ends, so a deadlock is reported at once, never waited out.
