@@ -17,8 +17,6 @@ import threading
 import time
 from typing import TextIO
 
-import attrs
-
 from minivm.bytecode.code import CodeObject
 from minivm.errors import (
     GuestError,
@@ -29,6 +27,7 @@ from minivm.errors import (
 from minivm.gil.lock import GIL
 from minivm.gil.policies import Policy, ThreadAbort, make_policy
 from minivm.runtime.builtins import BUILTINS
+from minivm.runtime.config import VMConfig, check_interval_value
 from minivm.runtime.engine import choose_engine, make_runner
 from minivm.runtime.heap import AuditReport, Heap
 from minivm.runtime.host import HostSwitching
@@ -44,31 +43,6 @@ from minivm.runtime.interpreter import (
 from minivm.runtime.output import Output
 from minivm.runtime.threads import DONE, GuestThread, Scheduler
 from minivm.runtime.values import UNSET
-
-CHECK_PLACEMENTS = ("every", "backedge")
-
-
-@attrs.define
-class VMConfig:
-    """Everything a run can be configured with (the command line's options)."""
-
-    policy: str = "ticks"
-    check_interval: int = 100
-    switch_interval: float = 0.005
-    recursion_limit: int = 1000
-    max_steps: int | None = None
-    max_threads: int = 10_000
-    heap_check: bool = False
-    # Where the check may fall: "every" instruction (the contract's tick), or only at a
-    # function's entry and backward jumps ("backedge", CPython 3.10+'s eval breaker).
-    check_at: str = "every"
-    # Seconds between the host's own thread switches while 2+ guest threads are alive
-    # (None: minivm's default for the policy; see runtime/host.py).
-    host_switch_interval: float | None = None
-    # Run on the plain instructions even where fused ones exist (tracing always does).
-    fused: bool = True
-    # auto, interp or compiled (see runtime/engine.py).
-    engine: str = "auto"
 
 
 def _needs_interpreter(tracing: bool, config: VMConfig) -> str:
@@ -101,11 +75,7 @@ class Machine:
         source_lines: dict[str, list[str]] | None = None,
         policy: Policy | None = None,
     ):
-        self.config = config or VMConfig()
-        if self.config.check_interval < 1:
-            raise ValueError("the check interval must be at least 1")
-        if self.config.check_at not in CHECK_PLACEMENTS:
-            raise ValueError(f"unknown check placement '{self.config.check_at}' (choose from: every, backedge)")
+        self.config = (config or VMConfig()).validate()
         # ``policy``: a policy object to use instead of the one named in the config (replay and
         # explore pass a controlled policy, minivm/schedule/control.py).
         self.policy = policy or make_policy(self.config.policy, self.config.switch_interval)
@@ -319,9 +289,7 @@ class Machine:
         (the REPL's ``:policy`` and ``:check-interval``). A new policy needs a quiet VM:
         ``ValueError`` if another thread is alive or anyone holds or waits for the GIL."""
         if check_interval is not None:
-            if check_interval < 1:
-                raise ValueError("the check interval must be at least 1")
-            self.config.check_interval = check_interval
+            self.config.check_interval = check_interval_value(check_interval)
         if policy is None:
             return
         with self.gil.mutex:
