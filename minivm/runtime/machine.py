@@ -12,7 +12,6 @@ structure or a deep recursion needs the same room on every thread, which is none
 
 from __future__ import annotations
 
-import sys
 import threading
 import time
 from typing import TextIO
@@ -26,23 +25,20 @@ from minivm.errors import (
 )
 from minivm.gil.lock import GIL
 from minivm.gil.policies import Policy, ThreadAbort, make_policy
-from minivm.runtime.builtins import BUILTINS
 from minivm.runtime.config import VMConfig, check_interval_value
 from minivm.runtime.engine import choose_engine, make_runner
-from minivm.runtime.heap import AuditReport, Heap
+from minivm.runtime.heap import AuditReport
 from minivm.runtime.host import HostSwitching
 from minivm.runtime.interpreter import (
     FRAME_CODE,
-    FRAME_FUNCTION,
-    FRAME_LOCALS,
     FRAME_PC,
-    FRAME_STACK,
     call_chain,
     make_frame,
 )
-from minivm.runtime.output import Output
+from minivm.runtime.streams import Streams
 from minivm.runtime.threads import DONE, GuestThread, Scheduler
 from minivm.runtime.values import UNSET
+from minivm.runtime.world import World
 
 
 def _needs_interpreter(tracing: bool, config: VMConfig) -> str:
@@ -91,11 +87,15 @@ class Machine:
         )
         self.gil = GIL(self.policy, threading.Lock(), events)
         self.host = HostSwitching(self.config.host_switch_interval, self.policy.uses_gil)
-        self.heap = Heap()
-        self.globals: dict[str, object] = dict(BUILTINS)
+        # The shared world and the streams each have their own home; ``heap``, ``globals``,
+        # ``output`` and ``errors`` name the same objects for the loops that read them often.
+        self.world = World()
+        self.heap = self.world.heap
+        self.globals = self.world.globals
         self.scheduler = Scheduler(self)
-        self.output = Output(stdout or sys.stdout, on_closed=lambda: self.abort(None))
-        self.errors = Output(stderr or sys.stderr)
+        self.streams = Streams(stdout, stderr, on_closed=lambda: self.abort(None))
+        self.output = self.streams.output
+        self.errors = self.streams.errors
         self.source_lines = source_lines or {}
         self.aborting = False
         self.abort_error: BaseException | None = None
@@ -152,9 +152,9 @@ class Machine:
         if isinstance(error, GuestError) and error.message.startswith("deadlock"):
             self.errors.write_line(format_guest_error(error, self.source_lines))
         if not self.aborting or self.config.heap_check:
-            self.heap.reclaim(self._held_values(all_threads=False))
+            self.world.reclaim_after_run(self.scheduler.threads)
         if self.config.heap_check and not self.aborting:
-            self.audit_report = self.heap.audit(self._counted_roots())
+            self.audit_report = self.world.audit()
             self.errors.write_line(self.audit_report.describe())
             if not self.audit_report.ok:
                 self.failed = True
@@ -314,21 +314,10 @@ class Machine:
         """Reached by an opcode the dispatch chain does not know: a VM bug."""
         raise InternalError(f"unknown opcode {opcode}")
 
-    # -- the heap's roots
+    # -- the heap's roots (the world holds them; the check asks for them mid-run)
     def _held_values(self, all_threads: bool):
-        """Uncounted references: running frames' stacks, locals and functions, and results."""
-        for thread in self.scheduler.threads:
-            yield thread.result
-            if thread.state == DONE and not all_threads:
-                continue
-            for frame in thread.frames:
-                yield frame[FRAME_FUNCTION]
-                yield from frame[FRAME_STACK]
-                yield from frame[FRAME_LOCALS]
-
-    def _counted_roots(self):
-        """Counted references held outside the heap: the globals."""
-        return list(self.globals.values())
+        """Uncounted references of every thread (``World.held_values``)."""
+        return self.world.held_values(self.scheduler.threads, all_threads)
 
     # -- events
     def emit_thread(self, kind: str, thread: GuestThread, **fields) -> None:
