@@ -21,12 +21,12 @@ from minivm.errors import (
     GuestError,
     InternalError,
     format_guest_error,
-    format_internal_error,
 )
 from minivm.gil.lock import GIL
 from minivm.gil.policies import Policy, ThreadAbort, make_policy
 from minivm.runtime.config import VMConfig, check_interval_value
 from minivm.runtime.engine import choose_engine, make_runner
+from minivm.runtime.figures import take_figures
 from minivm.runtime.heap import AuditReport
 from minivm.runtime.host import HostSwitching
 from minivm.runtime.interpreter import (
@@ -35,6 +35,7 @@ from minivm.runtime.interpreter import (
     call_chain,
     make_frame,
 )
+from minivm.runtime.outcome import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK, RunOutcome, is_vm_bug, render_outcome
 from minivm.runtime.streams import Streams
 from minivm.runtime.threads import DONE, GuestThread, Scheduler
 from minivm.runtime.values import UNSET
@@ -113,20 +114,37 @@ class Machine:
         self.ended_ns = 0
         self.run_thread = make_runner(self, self.engine)
 
-    # -- running
+    # -- the run's lifecycle: start, wait, finish (abort below)
     def run(self, code: CodeObject) -> int:
-        """Run ``code`` as the main thread; returns the exit status (0 or 1).
+        """Run ``code`` as the main thread and print its outcome as ``minivm run`` does
+        (``render_outcome``); returns the exit status (0 or 1). ``start``, ``wait`` and
+        ``finish`` are the same steps for a caller that renders the outcome itself.
 
         ``KeyboardInterrupt`` (Ctrl-C while waiting) propagates after every thread was told
         to stop; the caller turns it into exit status 130.
         """
+        self.start(code)
+        self.wait()
+        outcome = self.finish()
+        render_outcome(outcome, self.errors, self.source_lines)
+        return outcome.exit_status
+
+    def start(self, code: CodeObject) -> None:
+        """Start ``code`` as the main thread (``Py_RunMain``'s start): the GIL goes to it before
+        its first instruction (``Scheduler.new_main``), and it runs on its own OS thread."""
         frame = make_frame(code, None, [UNSET] * len(code.local_names))
         self.started_ns = time.perf_counter_ns()
         self.main = self.scheduler.new_main([frame])
         host = threading.Thread(target=self.thread_main, args=(self.main,), name="minivm-0", daemon=True)
         self.main.host = host
         host.start()
+
+    def wait(self) -> None:
+        """Wait until every thread has ended or the run was aborted. On ``KeyboardInterrupt``
+        every thread is told to stop and the interrupt propagates (``interrupted_outcome``
+        then describes the run)."""
         try:
+            # Short waits, so that Ctrl-C reaches this thread (a long wait would not wake).
             while not self.finished.wait(0.05):
                 pass
         except KeyboardInterrupt:
@@ -137,29 +155,39 @@ class Machine:
             self.ended_ns = time.perf_counter_ns()
             with self.gil.mutex:
                 self.host.restore()
-        return self.finish_run()
 
-    def finish_run(self) -> int:
-        """After the last thread: reclaim, audit if asked, flush; returns the exit status."""
+    def finish(self) -> RunOutcome:
+        """After the last thread: flush the output, reclaim, audit if asked; the outcome.
+        Prints nothing (``render_outcome`` does, at the caller)."""
         self.output.flush()
         error = self.abort_error
-        if isinstance(error, InternalError | AssertionError) or (
-            error is not None and not isinstance(error, GuestError)
-        ):
-            self.errors.write_line(format_internal_error(error))
-            self.errors.flush()
-            return 1
-        if isinstance(error, GuestError) and error.message.startswith("deadlock"):
-            self.errors.write_line(format_guest_error(error, self.source_lines))
+        if is_vm_bug(error):
+            return self._outcome(EXIT_FAILED)
         if not self.aborting or self.config.heap_check:
             self.world.reclaim_after_run(self.scheduler.threads)
         if self.config.heap_check and not self.aborting:
             self.audit_report = self.world.audit()
-            self.errors.write_line(self.audit_report.describe())
             if not self.audit_report.ok:
                 self.failed = True
-        self.errors.flush()
-        return 1 if (self.failed or self.abort_error is not None) else 0
+        return self._outcome(EXIT_FAILED if (self.failed or error is not None) else EXIT_OK)
+
+    def interrupted_outcome(self) -> RunOutcome:
+        """The outcome of a run stopped by Ctrl-C (after ``wait`` raised): no reclaim or
+        audit, since threads told to stop may still be running their last instruction."""
+        return self._outcome(EXIT_INTERRUPTED)
+
+    def _outcome(self, status: int) -> RunOutcome:
+        errors = [t.error for t in self.scheduler.threads if t.error is not None]
+        if isinstance(self.abort_error, GuestError) and self.abort_error not in errors:
+            errors.append(self.abort_error)  # a deadlock: no thread of its own failed
+        return RunOutcome(
+            exit_status=status,
+            stop_error=self.abort_error,
+            errors=tuple(errors),
+            audit=self.audit_report,
+            interrupted=self.interrupted,
+            figures=take_figures(self),
+        )
 
     def thread_main(self, thread: GuestThread) -> None:
         """The body of every guest thread's OS thread."""
