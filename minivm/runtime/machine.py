@@ -1,8 +1,17 @@
-"""The machine: one running VM — its GIL, heap, globals, threads and output — and the check.
+"""The machine: one run's lifecycle — start, wait, abort, finish — binding the GIL, the
+scheduler and the engine, and the check.
 
-``Machine.run`` is the VM's ``Py_Initialize`` plus ``Py_RunMain``: it creates the GIL, gives
-it to the main thread before the first instruction, runs the main thread on its own OS
-thread, and waits until every thread has ended or the run is aborted.
+The state a run is made of has its own homes: the settings in ``VMConfig`` (``config.py``,
+validated once), the heap, globals and roots in ``World`` (``world.py``), the streams in
+``Streams`` (``streams.py``), and how the run ended in ``RunOutcome`` with its ``RunFigures``
+(``outcome.py``, ``figures.py``). The machine prints only a guest thread's runtime error,
+as it happens; the outcome of the run as a whole is printed by the caller
+(``render_outcome``: ``minivm.api``, the command line), which also owns the exit status.
+
+``start`` plus ``wait`` is the VM's ``Py_Initialize`` plus ``Py_RunMain``: the GIL is
+created with the machine and given to the main thread before its first instruction; the
+main thread runs on its own OS thread, and ``wait`` returns when every thread has ended or
+the run is aborted. ``run`` does it all and prints the outcome, for tests and tools.
 
 Every guest thread, the main one included, runs on an OS thread of the host's default stack
 size: nothing the VM does on a guest thread recurses on the host (guest calls are frames in
