@@ -106,9 +106,10 @@ def _program(source_or_program: str | Program, filename: str) -> Program:
 
 class Run:
     """One run built by ``prepare`` and not yet started: ``start()``, then ``wait()`` for its
-    ``Result``. ``machine`` is the VM itself, for tools that hook into it before it starts
-    (a schedule's recorder or replay wraps its clock); ``result`` is set by ``wait``, also
-    when the run ends by Ctrl-C (``exit_status`` 130) or by a bug of minivm itself."""
+    ``Result`` (``abort()`` in between stops it). ``machine`` is the VM itself, for tools
+    that hook into it before it starts (a schedule's recorder or replay wraps its clock);
+    ``result`` is set by ``wait``, also when the run ends by Ctrl-C (``exit_status`` 130) or
+    by a bug of minivm itself."""
 
     def __init__(self, machine: Machine, program: Program, captured, error_stream, collector, bus):
         self.machine = machine
@@ -123,6 +124,11 @@ class Run:
         """Start the main thread; returns ``self``."""
         self.machine.start(self.program.code)
         return self
+
+    def abort(self) -> None:
+        """Stop every guest thread at its next check (``Machine.abort``), as a closed standard
+        output does; ``wait`` then returns what the run did so far. Safe from any thread."""
+        self.machine.abort(None)
 
     def wait(self) -> Result:
         """Wait for the end of the run and return its ``Result`` (also kept as ``result``).

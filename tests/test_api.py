@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import doctest
 import io
+import time
 
 import pytest
 from golden import ROOT
@@ -114,3 +115,13 @@ def test_prepare_refuses_bad_settings_before_anything_runs_and_wait_gives_the_fi
     assert [t.tid for t in figures.threads] == [0, 1]
     assert result.stats["instructions"] == sum(t.instructions for t in figures.threads) > 0
     assert result.stats["wall_s"] == (figures.ended_ns - figures.started_ns) / 1e9
+
+
+@pytest.mark.timeout(60)
+def test_a_started_run_can_be_aborted():
+    prepared = minivm.prepare('print("started");\nlet n = 0;\nwhile true { n += 1; }').start()
+    while prepared.machine.main.instructions == 0:  # counted at its first check, past the print
+        time.sleep(0.001)
+    prepared.abort()
+    result = prepared.wait()
+    assert (result.output, result.exit_status, result.errors) == ("started\n", 0, ())
