@@ -3,15 +3,16 @@ run, watch and change.
 
 The Python API (``minivm/api.py``, docs/api.md): ``minivm.compile(source, filename=...)``,
 ``minivm.run(source_or_program, policy=..., check_interval=..., ...) -> Result`` and
-``minivm.experiment(...) -> rows``. They are loaded on first use, so that the ``minivm``
+``minivm.experiment(...) -> rows``, and ``minivm.prepare(...) -> Run`` (a run built, not yet
+started). They are loaded on first use, so that the ``minivm``
 command's start-up does not pay for them.
 """
 
 __version__ = "0.1.0"
 
-__all__ = ["Program", "Result", "__version__", "compile", "experiment", "run"]
+__all__ = ["Program", "Result", "Run", "__version__", "compile", "experiment", "prepare", "run"]
 
-_API = ("Program", "Result", "compile", "experiment", "run")
+_API = ("Program", "Result", "Run", "compile", "experiment", "prepare", "run")
 
 
 def __getattr__(name: str):

@@ -11,18 +11,26 @@ A run is built and driven without the command line: ``run`` makes one ``Machine`
 ``Result`` with the exit status, the guest errors and the statistics that ``--stats-json``
 writes. Guest errors are *results*, not exceptions (a program that fails is a normal outcome
 of an experiment); bad input (``SourceError``) and bad settings (``ValueError``) raise.
-docs/api.md walks through it.
+``prepare`` builds the same run without starting it, for tools that hook into the VM first
+(``minivm run --record``/``--replay``); ``minivm run``, ``experiment`` and ``bench`` all go
+through this module. docs/api.md walks through it.
 """
 
 from __future__ import annotations
 
 import io
-from typing import TextIO
+from typing import TYPE_CHECKING, TextIO
 
 import attrs
 
 from minivm.bytecode.code import CodeObject
 from minivm.errors import GuestError, MinivmError, split_source_lines
+
+if TYPE_CHECKING:
+    from minivm.observe.events import EventBus
+    from minivm.runtime.figures import RunFigures
+    from minivm.runtime.heap import AuditReport
+    from minivm.runtime.machine import Machine
 
 
 @attrs.frozen
@@ -52,7 +60,11 @@ class Result:
     * ``errors`` — the ``GuestError`` of every failed thread, and of a deadlock, in order;
       ``error`` is the first of them (``None`` when the run succeeded);
     * ``stats`` — the ``--stats-json`` object (counts exact; times in seconds);
-    * ``events`` — every trace event as a dict when ``run(..., events=True)``, else ``None``.
+    * ``events`` — every trace event as a dict when ``run(..., events=True)``, else ``None``;
+    * ``audit`` — the ``heap_check`` report (``minivm.runtime.heap.AuditReport``), else ``None``;
+    * ``figures`` — the counts ``stats`` is made of, as a frozen snapshot
+      (``minivm.runtime.figures.RunFigures``: ``started_ns``/``ended_ns`` on the clock the
+      events are stamped with, ``uses_gil``, per-thread records).
     """
 
     output: str
@@ -61,6 +73,8 @@ class Result:
     errors: tuple[GuestError, ...]
     stats: dict
     events: list[dict] | None = None
+    audit: AuditReport | None = None
+    figures: RunFigures | None = None
 
     @property
     def error(self) -> GuestError | None:
@@ -90,6 +104,124 @@ def _program(source_or_program: str | Program, filename: str) -> Program:
     raise TypeError(f"run() wants source text or a Program, got {type(source_or_program).__name__}")
 
 
+class Run:
+    """One run built by ``prepare`` and not yet started: ``start()``, then ``wait()`` for its
+    ``Result`` (``abort()`` in between stops it). ``machine`` is the VM itself, for tools
+    that hook into it before it starts (a schedule's recorder or replay wraps its clock);
+    ``result`` is set by ``wait``, also when the run ends by Ctrl-C (``exit_status`` 130) or
+    by a bug of minivm itself."""
+
+    def __init__(self, machine: Machine, program: Program, captured, error_stream, collector, bus):
+        self.machine = machine
+        self.program = program
+        self.result: Result | None = None
+        self._captured = captured
+        self._error_stream = error_stream
+        self._collector = collector
+        self._own_bus = bus  # the bus ``events=True`` made: closed here, when the run ends
+
+    def start(self) -> Run:
+        """Start the main thread; returns ``self``."""
+        self.machine.start(self.program.code)
+        return self
+
+    def abort(self) -> None:
+        """Stop every guest thread at its next check (``Machine.abort``), as a closed standard
+        output does; ``wait`` then returns what the run did so far. Safe from any thread."""
+        self.machine.abort(None)
+
+    def wait(self) -> Result:
+        """Wait for the end of the run and return its ``Result`` (also kept as ``result``).
+
+        Prints what is said of the run as a whole (a deadlock, the heap audit) on the run's
+        error stream, as ``minivm run`` does. Raises ``KeyboardInterrupt`` if interrupted
+        (every guest thread told to stop), and the exception of a bug of minivm itself (not
+        a result: the caller reports it, as ``minivm run`` does with exit status 1).
+        """
+        from minivm.runtime.outcome import render_outcome
+
+        machine = self.machine
+        try:
+            machine.wait()
+        except KeyboardInterrupt:
+            self.result = self._result(machine.interrupted_outcome())
+            raise
+        finally:
+            if self._own_bus is not None:
+                self._own_bus.close()
+        outcome = machine.finish()
+        bug = outcome.vm_bug
+        if bug is not None and not isinstance(bug, MinivmError):
+            self.result = self._result(outcome)
+            raise bug
+        render_outcome(outcome, machine.errors, machine.source_lines)
+        self.result = self._result(outcome)
+        return self.result
+
+    def _result(self, outcome) -> Result:
+        from minivm.observe.stats import collect
+
+        return Result(
+            output=self._captured.getvalue() if self._captured is not None else "",
+            error_output=self._error_stream.getvalue() if self._error_stream is not None else "",
+            exit_status=outcome.exit_status,
+            errors=outcome.errors,
+            stats=collect(outcome.figures),
+            events=self._collector.events if self._collector is not None else None,
+            audit=outcome.audit,
+            figures=outcome.figures,
+        )
+
+
+def prepare(
+    source_or_program: str | Program,
+    *,
+    policy: str = "ticks",
+    check_interval: int = 100,
+    switch_interval: float = 0.005,
+    check_at: str = "every",
+    recursion_limit: int = 1000,
+    max_steps: int | None = None,
+    max_threads: int = 10_000,
+    heap_check: bool = False,
+    host_switch_interval: float | None = None,
+    stdout: TextIO | None = None,
+    stderr: TextIO | None = None,
+    events: bool | EventBus = False,
+    control: object = None,
+    filename: str = "<string>",
+    **options: object,
+) -> Run:
+    """Build one run of a program in a fresh VM, without starting it; see ``run`` for the
+    settings. Raises ``SourceError`` for bad source and ``ValueError`` for a bad setting,
+    before anything runs."""
+    from minivm.runtime.machine import Machine, VMConfig
+
+    program = _program(source_or_program, filename)
+    config = VMConfig(
+        policy=policy, check_interval=check_interval, switch_interval=switch_interval, check_at=check_at,
+        recursion_limit=recursion_limit, max_steps=max_steps, max_threads=max_threads,
+        heap_check=heap_check, host_switch_interval=host_switch_interval, **options,
+    )  # fmt: skip
+    bus, collector, own_bus = None, None, None
+    if events is True:
+        from minivm.observe.events import Collector, EventBus
+
+        collector = Collector()
+        collector.wants_instructions = True
+        bus = own_bus = EventBus([collector])
+        bus.check_interval = check_interval
+    elif events is not False:
+        bus = events
+    captured = io.StringIO() if stdout is None else None
+    error_stream = io.StringIO() if stderr is None else None
+    machine = Machine(
+        config, stdout=stdout or captured, stderr=stderr or error_stream, events=bus,
+        source_lines=program.source_lines, policy=control,
+    )  # fmt: skip
+    return Run(machine, program, captured, error_stream, collector, own_bus)
+
+
 def run(
     source_or_program: str | Program,
     *,
@@ -103,57 +235,33 @@ def run(
     heap_check: bool = False,
     host_switch_interval: float | None = None,
     stdout: TextIO | None = None,
-    events: bool = False,
+    stderr: TextIO | None = None,
+    events: bool | EventBus = False,
+    control: object = None,
     filename: str = "<string>",
     **options: object,
 ) -> Result:
     """Run a program once in a fresh VM and return its ``Result``.
 
     Settings mean what the ``minivm run`` options of the same name mean (intervals in ticks
-    and seconds). ``stdout``: a text stream to print to instead of capturing. ``events``:
-    collect every trace event (one per instruction too: slow, for small programs).
-    ``options``: further ``VMConfig`` fields (``engine`` where the build has one).
+    and seconds). ``stdout``/``stderr``: text streams to print to instead of capturing (then
+    runtime errors appear there as they happen, and ``error_output`` is ``""``). ``events``:
+    ``True`` collects every trace event (one per instruction too: slow, for small programs);
+    an ``minivm.observe.events.EventBus`` sends them to its own sinks instead (text trace,
+    JSON Lines, a recorder; the caller closes it). ``control``: a policy object that decides
+    every turn in place of the named one (a replay's, ``minivm/schedule/``); ``policy`` still
+    names the run in its statistics. ``options``: further ``VMConfig`` fields (``engine``).
     Raises ``SourceError`` for bad source, ``ValueError`` for a bad setting (unknown policy,
-    interval below 1), ``KeyboardInterrupt`` if interrupted (every guest thread told to stop).
+    interval below 1), ``KeyboardInterrupt`` if interrupted (every guest thread told to stop),
+    and the exception of a bug of minivm itself.
     """
-    from minivm.observe.stats import collect
-    from minivm.runtime.machine import Machine, VMConfig
-
-    program = _program(source_or_program, filename)
-    config = VMConfig(
+    settings = dict(
         policy=policy, check_interval=check_interval, switch_interval=switch_interval, check_at=check_at,
         recursion_limit=recursion_limit, max_steps=max_steps, max_threads=max_threads,
-        heap_check=heap_check, host_switch_interval=host_switch_interval, **options,
+        heap_check=heap_check, host_switch_interval=host_switch_interval, stdout=stdout, stderr=stderr,
+        events=events, control=control, filename=filename,
     )  # fmt: skip
-    bus, collector = None, None
-    if events:
-        from minivm.observe.events import Collector, EventBus
-
-        collector = Collector()
-        collector.wants_instructions = True
-        bus = EventBus([collector])
-        bus.check_interval = check_interval
-    captured = io.StringIO() if stdout is None else None
-    error_stream = io.StringIO()
-    machine = Machine(
-        config, stdout=stdout or captured, stderr=error_stream, events=bus, source_lines=program.source_lines
-    )
-    status = machine.run(program.code)
-    if bus is not None:
-        bus.close()
-    failed = [t.error for t in machine.scheduler.threads if t.error is not None]
-    if isinstance(machine.abort_error, GuestError) and machine.abort_error not in failed:
-        failed.append(machine.abort_error)
-    elif machine.abort_error is not None and not isinstance(machine.abort_error, MinivmError):
-        raise machine.abort_error  # a bug of the VM itself: not a result
-    return Result(
-        output=captured.getvalue() if captured is not None else "",
-        error_output=error_stream.getvalue(),
-        exit_status=status,
-        errors=tuple(failed),
-        stats=collect(machine),
-        events=collector.events if collector is not None else None,
-    )
+    return prepare(source_or_program, **settings, **options).start().wait()
 
 
 class Rows(list):

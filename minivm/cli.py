@@ -240,12 +240,12 @@ def cmd_dis(args: argparse.Namespace) -> int:
 
 def cmd_experiment(args: argparse.Namespace) -> int:
     """``minivm experiment``: compile here, then run every combination."""
-    from minivm.api import Program
+    from minivm import api
     from minivm.observe.experiment import run_experiment
 
     args.code, args.file = None, args.program
     name, text = read_source(args)
-    return run_experiment(args, Program(code=compile_program(name, text), filename=name, source=text))
+    return run_experiment(args, api.compile(text, filename=name))
 
 
 def cmd_explore(args: argparse.Namespace) -> int:
@@ -258,32 +258,37 @@ def cmd_explore(args: argparse.Namespace) -> int:
 
 
 def config_from_args(args: argparse.Namespace):
-    """A ``VMConfig`` from parsed ``run`` options."""
+    """A ``VMConfig`` from parsed ``run`` options (the REPL builds its VM from it)."""
     from minivm.runtime.machine import VMConfig
 
-    return VMConfig(
-        policy=args.policy,
-        check_interval=args.check_interval,
-        switch_interval=args.switch_interval,
-        host_switch_interval=args.host_switch_interval,
-        check_at=args.check_at,
-        recursion_limit=args.recursion_limit,
-        max_steps=args.max_steps,
-        max_threads=args.max_threads,
-        heap_check=args.heap_check,
-        engine=args.engine,
-    )
+    return VMConfig(**vm_settings(args))
+
+
+def vm_settings(args: argparse.Namespace) -> dict:
+    """The ``minivm.api.run`` settings from parsed ``run`` options (``VMConfig``'s fields)."""
+    return {
+        "policy": args.policy,
+        "check_interval": args.check_interval,
+        "switch_interval": args.switch_interval,
+        "host_switch_interval": args.host_switch_interval,
+        "check_at": args.check_at,
+        "recursion_limit": args.recursion_limit,
+        "max_steps": args.max_steps,
+        "max_threads": args.max_threads,
+        "heap_check": args.heap_check,
+        "engine": args.engine,
+    }
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    """``minivm run``."""
-    from minivm.errors import split_source_lines
-    from minivm.runtime.machine import Machine
+    """``minivm run``: through ``minivm.api``, as a notebook would run the program, printing
+    to this process's streams."""
+    from minivm import api
 
     if args.debug:
         return cmd_debug(args)
     name, text = read_source(args)
-    code = compile_program(name, text)
+    program = api.compile(text, filename=name)
     schedules = None  # first: a replay sets the check interval the observers report
     if args.record or args.replay:
         from minivm.schedule.session import ScheduleSession, ScheduleUsageError
@@ -308,23 +313,21 @@ def cmd_run(args: argparse.Namespace) -> int:
         else:
             events.sinks.extend(schedules.sinks())
     try:
-        machine = Machine(
-            config_from_args(args),
-            events=events,
-            source_lines={name: split_source_lines(text)},
-            policy=schedules.policy if schedules else None,
-        )
+        run = api.prepare(
+            program, stdout=sys.stdout, stderr=sys.stderr, events=events or False,
+            control=schedules.policy if schedules else None, **vm_settings(args),
+        )  # fmt: skip
     except ValueError as exc:  # an engine that cannot do what the options ask
         raise _UsageError(f"minivm: {exc}") from None
     if schedules:
-        schedules.attach(machine)
+        schedules.attach(run.machine)
         for note in schedules.notes:
             print(note, file=sys.stderr)
     try:
-        status = machine.run(code)
+        status = run.start().wait().exit_status
     finally:
         if session:
-            session.finish(machine)
+            session.finish(run.result)
     if schedules:
         problem = schedules.finish()
         if problem:

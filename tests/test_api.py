@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import doctest
 import io
+import time
 
 import pytest
 from golden import ROOT
@@ -79,3 +80,48 @@ def test_importing_minivm_does_not_load_the_api():
     code = "import sys, minivm; print('minivm.api' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT)
     assert out.stdout.strip() == "False"
+
+
+DEADLOCK = "let l = lock(); acquire(l);\nfn f() { acquire(l); }\njoin(spawn f());"
+
+
+@pytest.mark.timeout(60)
+def test_the_run_as_a_whole_is_printed_at_the_edge_not_by_the_vm():
+    from minivm.runtime.machine import Machine
+    from minivm.runtime.outcome import render_outcome
+
+    program = minivm.compile(DEADLOCK, filename="dl.mv")
+    err = io.StringIO()
+    machine = Machine(stdout=io.StringIO(), stderr=err, source_lines=program.source_lines)
+    machine.start(program.code)
+    machine.wait()
+    outcome = machine.finish()
+    assert (outcome.exit_status, outcome.vm_bug, outcome.errors) == (1, None, (outcome.deadlock,))
+    assert err.getvalue() == ""  # finishing prints nothing: the caller renders the outcome
+    render_outcome(outcome, machine.errors, machine.source_lines)
+    assert err.getvalue() == minivm.run(program).error_output
+    assert err.getvalue().startswith("error: deadlock: every live thread is blocked")
+
+
+@pytest.mark.timeout(60)
+def test_prepare_refuses_bad_settings_before_anything_runs_and_wait_gives_the_figures():
+    with pytest.raises(ValueError, match="check placement"):
+        minivm.prepare("print(1);", check_at="sometimes")
+    prepared = minivm.prepare("fn f() { return 1; }\njoin(spawn f());\nprint(2);")
+    assert prepared.result is None and prepared.machine.main is None  # built, not started
+    result = prepared.start().wait()
+    assert prepared.result is result and result.output == "2\n"
+    figures = result.figures
+    assert [t.tid for t in figures.threads] == [0, 1]
+    assert result.stats["instructions"] == sum(t.instructions for t in figures.threads) > 0
+    assert result.stats["wall_s"] == (figures.ended_ns - figures.started_ns) / 1e9
+
+
+@pytest.mark.timeout(60)
+def test_a_started_run_can_be_aborted():
+    prepared = minivm.prepare('print("started");\nlet n = 0;\nwhile true { n += 1; }').start()
+    while prepared.machine.main.clock.instructions == 0:  # counted at its first check, past the print
+        time.sleep(0.001)
+    prepared.abort()
+    result = prepared.wait()
+    assert (result.output, result.exit_status, result.errors) == ("started\n", 0, ())

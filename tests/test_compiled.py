@@ -26,6 +26,7 @@ from minivm.observe.stats import collect
 from minivm.runtime.compiled import Fallback, Translation, translate
 from minivm.runtime.compiled.emitter import HANDLED
 from minivm.runtime.engine import choose_engine, make_runner
+from minivm.runtime.figures import take_figures
 from minivm.runtime.interpreter import FRAME_CODE, FRAME_PC
 from minivm.runtime.machine import Machine, VMConfig
 
@@ -54,7 +55,7 @@ class Run:
         self.status = machine.run(compile_source(source, "t.mv"))
         self.stdout = out.getvalue()
         self.stderr = err.getvalue()
-        self.stats = collect(machine)
+        self.stats = collect(take_figures(machine))
 
     def summary(self) -> tuple:
         """Everything both engines must agree on."""

@@ -99,7 +99,10 @@ def _scan(path: Path) -> dict[str, str]:
                     package = package[:-1]
                 package = package[: len(package) - (node.level - 1)]
                 base = ".".join([*package, base] if base else package)
-            add(base, self.lazy)
+            # ``from minivm import api`` imports the submodule; the package's own
+            # ``__init__`` only re-exports lazily, so it is not a dependency of its own.
+            if base != "minivm":
+                add(base, self.lazy)
             for alias in node.names:
                 add(f"{base}.{alias.name}", self.lazy)
 

@@ -120,18 +120,18 @@ def _median_time(function, repeat: int) -> float:
 ENGINES = ("interp", "compiled")
 
 
-def _run_minivm(code, policy: str = "ticks", check: int = 100, engine: str = "auto") -> tuple[float, int]:
-    from minivm.observe.stats import collect
-    from minivm.runtime.machine import Machine, VMConfig
+def _run_minivm(program, policy: str = "ticks", check: int = 100, engine: str = "auto") -> tuple[float, int]:
+    """One run of a compiled ``minivm.api.Program`` through the API: (wall seconds of
+    ``api.run``, instructions run). Raises ``RuntimeError`` if the program fails."""
+    from minivm import api
 
-    machine = Machine(VMConfig(policy=policy, check_interval=check, engine=engine), stdout=io.StringIO())
     with _no_gc():
         start = time.perf_counter()
-        status = machine.run(code)
+        result = api.run(program, policy=policy, check_interval=check, engine=engine, stdout=io.StringIO())
         wall = time.perf_counter() - start
-    if status != 0:
+    if result.exit_status != 0:
         raise RuntimeError("benchmark program failed")
-    return wall, collect(machine)["instructions"]
+    return wall, result.stats["instructions"]
 
 
 def _run_python(source: str) -> None:
@@ -157,10 +157,15 @@ def tracing_off_overhead(instructions: int, wall: float, check: int) -> float:
 
     With tracing off, the only tracing code that runs is one attribute test in the check
     (``if self.tracing``), reached once per ``check`` instructions; the loop itself has no
-    tracing code. So the cost is that test, timed here, times the number of checks."""
-    from minivm.runtime.machine import Machine
+    tracing code. So the cost is that test, timed here, times the number of checks. The test
+    reads a plain instance attribute, as on the VM: timed on a stand-in, so that the bench
+    builds no VM of its own."""
 
-    machine = Machine(stdout=io.StringIO())
+    class _Machine:
+        def __init__(self) -> None:
+            self.tracing = False
+
+    machine = _Machine()
     number = 1_000_000
     test = timeit.timeit("if machine.tracing: pass", globals={"machine": machine}, number=number)
     empty = timeit.timeit("pass", number=number)
@@ -193,21 +198,18 @@ def condition_ping_pong(rounds: int) -> float:
 def gil_handoff(rounds: int) -> float:
     """Seconds per ``fifo`` GIL hand-off: two guest threads at check interval 1, minus the
     same work with no hand-offs (interval larger than the work)."""
-    from minivm.frontend.compiler import compile_source
+    from minivm import api
 
-    code = compile_source(
+    program = api.compile(
         f"fn spin(n) {{ while n > 0 {{ n = n - 1; }} }}\nlet a = spawn spin({rounds}); "
         f"let b = spawn spin({rounds});\njoin(a); join(b);",
-        "<bench>",
+        filename="<bench>",
     )
-    from minivm.observe.stats import collect
-    from minivm.runtime.machine import Machine, VMConfig
 
     def run(check: int) -> tuple[float, int]:
-        machine = Machine(VMConfig(policy="fifo", check_interval=check), stdout=io.StringIO())
         start = time.perf_counter()
-        machine.run(code)
-        return time.perf_counter() - start, collect(machine)["switches"]
+        result = api.run(program, policy="fifo", check_interval=check, stdout=io.StringIO())
+        return time.perf_counter() - start, result.stats["switches"]
 
     busy, switches = run(6)  # one hand-off per loop iteration (6 instructions)
     quiet, few = run(10**9)
@@ -216,12 +218,12 @@ def gil_handoff(rounds: int) -> float:
 
 def spawn_join(count: int) -> tuple[float, float]:
     """Seconds per guest spawn+join, and per bare ``threading.Thread`` start+join."""
-    from minivm.frontend.compiler import compile_source
+    from minivm import api
 
-    code = compile_source(
-        f"fn nothing() {{ return 1; }}\nfor i in range({count}) {{ join(spawn nothing()); }}", "<bench>"
+    program = api.compile(
+        f"fn nothing() {{ return 1; }}\nfor i in range({count}) {{ join(spawn nothing()); }}", filename="<bench>"
     )
-    guest, _ = _run_minivm(code, policy="fifo")
+    guest, _ = _run_minivm(program, policy="fifo")
     start = time.perf_counter()
     for _ in range(count):
         t = threading.Thread(target=lambda: 1)
@@ -286,8 +288,8 @@ def _geomean(values: list[float]) -> float:
 
 
 def cmd_bench(args: argparse.Namespace) -> int:
-    """``minivm bench``."""
-    from minivm.frontend.compiler import compile_source
+    """``minivm bench``: every guest program compiled and run through ``minivm.api``."""
+    from minivm import api
 
     scale, repeat = (1, 3) if args.quick else (3, 5)
     results: dict = {"quick": bool(args.quick), "python": sys.version.split()[0], "programs": []}
@@ -295,8 +297,8 @@ def cmd_bench(args: argparse.Namespace) -> int:
     print(f"{header} {'instr/s':>9}")
     for workload in _suite(scale):
         _progress(f"bench: {workload.name} ...")
-        code = compile_source(workload.minivm, f"<{workload.name}>")
-        walls = _engines_wall(code, repeat)
+        program = api.compile(workload.minivm, filename=f"<{workload.name}>")
+        walls = _engines_wall(program, repeat)
         # The Python runs are short and cheap: more of them steady the baseline's median.
         base = _median_time(lambda w=workload: _run_python(w.python), 4 * repeat)
         row = {"name": workload.name, "python_s": base, "threaded": workload.threaded,
@@ -317,7 +319,7 @@ def cmd_bench(args: argparse.Namespace) -> int:
           f"compiled {results['geomean_ratio_compiled']:.2f}x")  # fmt: skip
 
     _progress("bench: tick check overhead ...")
-    countdown = compile_source(_suite(scale)[0].minivm, "<countdown>")
+    countdown = api.compile(_suite(scale)[0].minivm, filename="<countdown>")
     for engine in ENGINES:
         ticks_wall, ticked = _minivm_wall(countdown, repeat, policy="ticks", check=100, engine=engine)
         none_wall, _ = _minivm_wall(countdown, repeat, policy="none", check=100, engine=engine)

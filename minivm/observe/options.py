@@ -12,7 +12,7 @@ import os
 import sys
 
 from minivm.observe.events import Collector, EventBus, JsonLinesSink, Sink, TextTraceSink
-from minivm.observe.stats import collect, write_table
+from minivm.observe.stats import write_table
 from minivm.observe.timeline import chrome_trace, slices, write_chrome_trace
 
 
@@ -90,33 +90,36 @@ class ObserveSession:
                     sink.started_ns = bus_start
         return session
 
-    def finish(self, machine) -> None:
-        """Write statistics, timelines and plots after the run."""
+    def finish(self, result) -> None:
+        """Write statistics, timelines and plots after the run, from its ``minivm.api.Result``
+        (``stats`` and the ``figures`` snapshot); ``None`` (the run never started) writes
+        nothing but closes the event bus."""
         args = self.args
         if self.events is not None:
             self.events.close()
-        if args is None:
+        if args is None or result is None:
             return
         if args.stats or args.stats_json:
-            stats = collect(machine)
+            stats = result.stats
             if args.stats:
                 write_table(stats, sys.stderr)
             if args.stats_json:
                 with open(args.stats_json, "w", encoding="utf-8") as handle:
                     json.dump(stats, handle, indent=2)
         if self.collector is not None:
+            figures = result.figures
             title = (
-                f"minivm: policy {machine.config.policy}, check interval "
-                f"{machine.config.check_interval}, switch interval {machine.config.switch_interval} s"
+                f"minivm: policy {figures.policy}, check interval "
+                f"{figures.check_interval}, switch interval {figures.switch_interval} s"
             )
-            uses_gil = machine.policy.uses_gil
+            uses_gil = figures.uses_gil
             if args.timeline:
                 document = chrome_trace(
-                    self.collector.events, machine.started_ns, machine.ended_ns, title, uses_gil
+                    self.collector.events, figures.started_ns, figures.ended_ns, title, uses_gil
                 )
                 write_chrome_trace(args.timeline, document)
             if args.plot:
                 from minivm.observe.plot import plot_timeline
 
-                parts = slices(self.collector.events, machine.ended_ns, uses_gil)
-                plot_timeline(args.plot, parts, machine.started_ns, title)
+                parts = slices(self.collector.events, figures.ended_ns, uses_gil)
+                plot_timeline(args.plot, parts, figures.started_ns, title)

@@ -1,10 +1,16 @@
-"""Run statistics: exact counts from the GIL and the threads (counted, not sampled)."""
+"""Run statistics: exact counts from the GIL and the threads (counted, not sampled).
+
+They are read from a run's ``RunFigures`` (``runtime/figures.py``), the snapshot a finished
+run hands back, never from the VM's own objects."""
 
 from __future__ import annotations
 
-from typing import TextIO
+from typing import TYPE_CHECKING, TextIO
 
 from minivm.runtime.host import describe_host
+
+if TYPE_CHECKING:
+    from minivm.runtime.figures import RunFigures
 
 
 def percentile(values_ns: list[int], fraction: float) -> float:
@@ -16,50 +22,50 @@ def percentile(values_ns: list[int], fraction: float) -> float:
     return ordered[rank] / 1e9
 
 
-def collect(machine) -> dict:
-    """Every figure of a finished run, as a JSON-ready dict."""
-    config = machine.config
-    gil = machine.gil
-    wall_ns = max(machine.ended_ns - machine.started_ns, 1)
+def collect(figures: RunFigures) -> dict:
+    """Every figure of a finished run (``Machine.finish().figures``), as the JSON-ready dict
+    that ``--stats-json`` writes and ``minivm.api.Result.stats`` holds: counts exact, times
+    in seconds."""
+    wall_ns = figures.wall_ns
     threads = []
-    for t in machine.scheduler.threads:
+    for t in figures.threads:
         threads.append(
             {
                 "id": t.tid,
-                "instructions": t.clock.instructions,
-                "tick_checks": t.clock.checks,
+                "instructions": t.instructions,
+                "tick_checks": t.tick_checks,
                 "acquisitions": t.acquisitions,
                 "held_s": t.held_ns / 1e9,
                 "waited_s": t.waited_ns / 1e9,
-                "wait_p50_s": percentile(t.waits_ns, 0.50),
-                "wait_p99_s": percentile(t.waits_ns, 0.99),
-                "releases": dict(sorted(t.releases.items())),
+                "wait_p50_s": percentile(list(t.waits_ns), 0.50),
+                "wait_p99_s": percentile(list(t.waits_ns), 0.99),
+                "releases": dict(t.releases),
                 "priority": t.priority,
-                "failed": t.error is not None,
+                "failed": t.failed,
             }
         )
-    all_waits = [w for t in machine.scheduler.threads for w in t.waits_ns]
+    all_waits = [w for t in figures.threads for w in t.waits_ns]
     return {
-        "policy": config.policy,
-        "check_interval": config.check_interval,
-        "switch_interval": config.switch_interval,
+        "policy": figures.policy,
+        "check_interval": figures.check_interval,
+        "switch_interval": figures.switch_interval,
         "wall_s": wall_ns / 1e9,
         "instructions": sum(t["instructions"] for t in threads),
         "instructions_per_s": sum(t["instructions"] for t in threads) / (wall_ns / 1e9),
-        "tick_checks": sum(t.clock.checks for t in machine.scheduler.threads),
-        "switches": gil.switches,
-        "releaser_reacquired": gil.releaser_reacquired,
-        "drop_requests": gil.drop_requests,
-        "forced_switches": gil.forced_switches,
-        "gil_held_fraction": min(1.0, gil.held_ns / wall_ns) if machine.policy.uses_gil else 0.0,
+        "tick_checks": sum(t.tick_checks for t in figures.threads),
+        "switches": figures.switches,
+        "releaser_reacquired": figures.releaser_reacquired,
+        "drop_requests": figures.drop_requests,
+        "forced_switches": figures.forced_switches,
+        "gil_held_fraction": min(1.0, figures.gil_held_ns / wall_ns) if figures.uses_gil else 0.0,
         "wait_p50_s": percentile(all_waits, 0.50),
         "wait_p99_s": percentile(all_waits, 0.99),
-        "threads_spawned": machine.scheduler.spawned,
-        "host": describe_host(machine.host.in_effect_s),
+        "threads_spawned": figures.threads_spawned,
+        "host": describe_host(figures.host_switch_interval_s),
         "heap": {
-            "allocated": machine.heap.allocated,
-            "freed": machine.heap.freed,
-            "live": len(machine.heap.live),
+            "allocated": figures.heap_allocated,
+            "freed": figures.heap_freed,
+            "live": figures.heap_live,
         },
         "threads": threads,
     }

@@ -1,8 +1,17 @@
-"""The machine: one running VM — its GIL, heap, globals, threads, output and check (``check.py``).
+"""The machine: one run's lifecycle — start, wait, abort, finish — binding the GIL, the
+scheduler and the engine; the check is in ``check.py``.
 
-``Machine.run`` is the VM's ``Py_Initialize`` plus ``Py_RunMain``: it creates the GIL, gives
-it to the main thread before the first instruction, runs the main thread on its own OS
-thread, and waits until every thread has ended or the run is aborted.
+The state a run is made of has its own homes: the settings in ``VMConfig`` (``config.py``,
+validated once), the heap, globals and roots in ``World`` (``world.py``), the streams in
+``Streams`` (``streams.py``), and how the run ended in ``RunOutcome`` with its ``RunFigures``
+(``outcome.py``, ``figures.py``). The machine prints only a guest thread's runtime error,
+as it happens; the outcome of the run as a whole is printed by the caller
+(``render_outcome``: ``minivm.api``, the command line), which also owns the exit status.
+
+``start`` plus ``wait`` is the VM's ``Py_Initialize`` plus ``Py_RunMain``: the GIL is
+created with the machine and given to the main thread before its first instruction; the
+main thread runs on its own OS thread, and ``wait`` returns when every thread has ended or
+the run is aborted. ``run`` does it all and prints the outcome, for tests and tools.
 
 Every guest thread, the main one included, runs on an OS thread of the host's default stack
 size: nothing the VM does on a guest thread recurses on the host (guest calls are frames in
@@ -12,12 +21,9 @@ structure or a deep recursion needs the same room on every thread, which is none
 
 from __future__ import annotations
 
-import sys
 import threading
 import time
 from typing import TextIO
-
-import attrs
 
 from minivm.bytecode.code import CodeObject
 from minivm.errors import (
@@ -25,49 +31,23 @@ from minivm.errors import (
     InternalError,
     ThreadAbort,
     format_guest_error,
-    format_internal_error,
 )
 from minivm.gil.lock import GIL
 from minivm.gil.policies import Policy, make_policy
-from minivm.runtime.builtins import BUILTINS
 from minivm.runtime.check import TickCheck
+from minivm.runtime.config import VMConfig, check_interval_value
 from minivm.runtime.engine import choose_engine, make_runner
-from minivm.runtime.heap import AuditReport, Heap
+from minivm.runtime.figures import take_figures
+from minivm.runtime.heap import AuditReport
 from minivm.runtime.host import HostSwitching
 from minivm.runtime.interpreter import (
-    FRAME_FUNCTION,
-    FRAME_LOCALS,
-    FRAME_STACK,
     make_frame,
 )
-from minivm.runtime.output import Output
+from minivm.runtime.outcome import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK, RunOutcome, is_vm_bug, render_outcome
+from minivm.runtime.streams import Streams
 from minivm.runtime.threads import DONE, GuestThread, Scheduler
 from minivm.runtime.values import UNSET
-
-CHECK_PLACEMENTS = ("every", "backedge")
-
-
-@attrs.define
-class VMConfig:
-    """Everything a run can be configured with (the command line's options)."""
-
-    policy: str = "ticks"
-    check_interval: int = 100
-    switch_interval: float = 0.005
-    recursion_limit: int = 1000
-    max_steps: int | None = None
-    max_threads: int = 10_000
-    heap_check: bool = False
-    # Where the check may fall: "every" instruction (the contract's tick), or only at a
-    # function's entry and backward jumps ("backedge", CPython 3.10+'s eval breaker).
-    check_at: str = "every"
-    # Seconds between the host's own thread switches while 2+ guest threads are alive
-    # (None: minivm's default for the policy; see runtime/host.py).
-    host_switch_interval: float | None = None
-    # Run on the plain instructions even where fused ones exist (tracing always does).
-    fused: bool = True
-    # auto, interp or compiled (see runtime/engine.py).
-    engine: str = "auto"
+from minivm.runtime.world import World
 
 
 def _needs_interpreter(tracing: bool, config: VMConfig) -> str:
@@ -91,11 +71,7 @@ class Machine:
         source_lines: dict[str, list[str]] | None = None,
         policy: Policy | None = None,
     ):
-        self.config = config or VMConfig()
-        if self.config.check_interval < 1:
-            raise ValueError("the check interval must be at least 1")
-        if self.config.check_at not in CHECK_PLACEMENTS:
-            raise ValueError(f"unknown check placement '{self.config.check_at}' (choose from: every, backedge)")
+        self.config = (config or VMConfig()).validate()
         # ``policy``: a policy object to use instead of the one named in the config (replay and
         # explore pass a controlled policy, minivm/schedule/control.py).
         self.policy = policy or make_policy(self.config.policy, self.config.switch_interval)
@@ -111,13 +87,17 @@ class Machine:
         )
         self.gil = GIL(self.policy, threading.Lock(), events)
         self.host = HostSwitching(self.config.host_switch_interval, self.policy.uses_gil)
-        self.heap = Heap()
-        self.globals: dict[str, object] = dict(BUILTINS)
+        # The shared world and the streams each have their own home; ``heap``, ``globals``,
+        # ``output`` and ``errors`` name the same objects for the loops that read them often.
+        self.world = World()
+        self.heap = self.world.heap
+        self.globals = self.world.globals
         self.scheduler = Scheduler(self)
         if self.turns is not None:
             self.turns.attach(self.scheduler.threads, self.abort_locked)
-        self.output = Output(stdout or sys.stdout, on_closed=lambda: self.abort(None))
-        self.errors = Output(stderr or sys.stderr)
+        self.streams = Streams(stdout, stderr, on_closed=lambda: self.abort(None))
+        self.output = self.streams.output
+        self.errors = self.streams.errors
         self.source_lines = source_lines or {}
         self.aborting = False
         self.abort_error: BaseException | None = None
@@ -132,20 +112,37 @@ class Machine:
         self.ended_ns = 0
         self.run_thread = make_runner(self, self.engine)
 
-    # -- running
+    # -- the run's lifecycle: start, wait, finish (abort below)
     def run(self, code: CodeObject) -> int:
-        """Run ``code`` as the main thread; returns the exit status (0 or 1).
+        """Run ``code`` as the main thread and print its outcome as ``minivm run`` does
+        (``render_outcome``); returns the exit status (0 or 1). ``start``, ``wait`` and
+        ``finish`` are the same steps for a caller that renders the outcome itself.
 
         ``KeyboardInterrupt`` (Ctrl-C while waiting) propagates after every thread was told
         to stop; the caller turns it into exit status 130.
         """
+        self.start(code)
+        self.wait()
+        outcome = self.finish()
+        render_outcome(outcome, self.errors, self.source_lines)
+        return outcome.exit_status
+
+    def start(self, code: CodeObject) -> None:
+        """Start ``code`` as the main thread (``Py_RunMain``'s start): the GIL goes to it before
+        its first instruction (``Scheduler.new_main``), and it runs on its own OS thread."""
         frame = make_frame(code, None, [UNSET] * len(code.local_names))
         self.started_ns = time.perf_counter_ns()
         self.main = self.scheduler.new_main([frame])
         host = threading.Thread(target=self.thread_main, args=(self.main,), name="minivm-0", daemon=True)
         self.main.host = host
         host.start()
+
+    def wait(self) -> None:
+        """Wait until every thread has ended or the run was aborted. On ``KeyboardInterrupt``
+        every thread is told to stop and the interrupt propagates (``interrupted_outcome``
+        then describes the run)."""
         try:
+            # Short waits, so that Ctrl-C reaches this thread (a long wait would not wake).
             while not self.finished.wait(0.05):
                 pass
         except KeyboardInterrupt:
@@ -156,29 +153,39 @@ class Machine:
             self.ended_ns = time.perf_counter_ns()
             with self.gil.mutex:
                 self.host.restore()
-        return self.finish_run()
 
-    def finish_run(self) -> int:
-        """After the last thread: reclaim, audit if asked, flush; returns the exit status."""
+    def finish(self) -> RunOutcome:
+        """After the last thread: flush the output, reclaim, audit if asked; the outcome.
+        Prints nothing (``render_outcome`` does, at the caller)."""
         self.output.flush()
         error = self.abort_error
-        if isinstance(error, InternalError | AssertionError) or (
-            error is not None and not isinstance(error, GuestError)
-        ):
-            self.errors.write_line(format_internal_error(error))
-            self.errors.flush()
-            return 1
-        if isinstance(error, GuestError) and error.message.startswith("deadlock"):
-            self.errors.write_line(format_guest_error(error, self.source_lines))
+        if is_vm_bug(error):
+            return self._outcome(EXIT_FAILED)
         if not self.aborting or self.config.heap_check:
-            self.heap.reclaim(self._held_values(all_threads=False))
+            self.world.reclaim_after_run(self.scheduler.threads)
         if self.config.heap_check and not self.aborting:
-            self.audit_report = self.heap.audit(self._counted_roots())
-            self.errors.write_line(self.audit_report.describe())
+            self.audit_report = self.world.audit()
             if not self.audit_report.ok:
                 self.failed = True
-        self.errors.flush()
-        return 1 if (self.failed or self.abort_error is not None) else 0
+        return self._outcome(EXIT_FAILED if (self.failed or error is not None) else EXIT_OK)
+
+    def interrupted_outcome(self) -> RunOutcome:
+        """The outcome of a run stopped by Ctrl-C (after ``wait`` raised): no reclaim or
+        audit, since threads told to stop may still be running their last instruction."""
+        return self._outcome(EXIT_INTERRUPTED)
+
+    def _outcome(self, status: int) -> RunOutcome:
+        errors = [t.error for t in self.scheduler.threads if t.error is not None]
+        if isinstance(self.abort_error, GuestError) and self.abort_error not in errors:
+            errors.append(self.abort_error)  # a deadlock: no thread of its own failed
+        return RunOutcome(
+            exit_status=status,
+            stop_error=self.abort_error,
+            errors=tuple(errors),
+            audit=self.audit_report,
+            interrupted=self.interrupted,
+            figures=take_figures(self),
+        )
 
     def thread_main(self, thread: GuestThread) -> None:
         """The body of every guest thread's OS thread."""
@@ -235,9 +242,7 @@ class Machine:
         (the REPL's ``:policy`` and ``:check-interval``). A new policy needs a quiet VM:
         ``ValueError`` if another thread is alive or anyone holds or waits for the GIL."""
         if check_interval is not None:
-            if check_interval < 1:
-                raise ValueError("the check interval must be at least 1")
-            self.config.check_interval = check_interval
+            self.config.check_interval = check_interval_value(check_interval)
         if policy is None:
             return
         with self.gil.mutex:
@@ -255,21 +260,10 @@ class Machine:
         """Reached by an opcode the dispatch chain does not know: a VM bug."""
         raise InternalError(f"unknown opcode {opcode}")
 
-    # -- the heap's roots
+    # -- the heap's roots (the world holds them; the check asks for them mid-run)
     def _held_values(self, all_threads: bool):
-        """Uncounted references: running frames' stacks, locals and functions, and results."""
-        for thread in self.scheduler.threads:
-            yield thread.result
-            if thread.state == DONE and not all_threads:
-                continue
-            for frame in thread.frames:
-                yield frame[FRAME_FUNCTION]
-                yield from frame[FRAME_STACK]
-                yield from frame[FRAME_LOCALS]
-
-    def _counted_roots(self):
-        """Counted references held outside the heap: the globals."""
-        return list(self.globals.values())
+        """Uncounted references of every thread (``World.held_values``)."""
+        return self.world.held_values(self.scheduler.threads, all_threads)
 
     # -- events
     def emit_thread(self, kind: str, thread: GuestThread, **fields) -> None:

@@ -1,0 +1,62 @@
+"""A run's configuration: every setting the command line's VM options give, validated once.
+
+``VMConfig`` is plain data (the ``minivm run`` options of the same names, in ticks and
+seconds); ``validate`` is where a bad setting is refused, before anything is built, so the
+rest of the VM can trust the fields. The settings mirror CPython's own knobs:
+``check_interval`` is ``sys.setcheckinterval`` (CPython 2, 3.0-3.1), ``switch_interval``
+``sys.setswitchinterval`` (3.2+, the ``timed`` policy), ``recursion_limit``
+``sys.setrecursionlimit``.
+"""
+
+from __future__ import annotations
+
+import attrs
+
+# Where the check may fall: after any instruction, or only at a function's entry and backward
+# jumps (CPython 3.10+'s eval breaker placement).
+CHECK_PLACEMENTS = ("every", "backedge")
+
+
+def check_interval_value(interval: int) -> int:
+    """``interval`` (ticks) if it is a valid check interval; ``ValueError`` below 1."""
+    if interval < 1:
+        raise ValueError("the check interval must be at least 1")
+    return interval
+
+
+@attrs.define
+class VMConfig:
+    """Everything a run can be configured with (the command line's options).
+
+    Intervals: ``check_interval`` in ticks (instructions), ``switch_interval`` and
+    ``host_switch_interval`` in seconds. ``validate`` raises ``ValueError`` for a setting no
+    VM can run with; ``Machine`` calls it once, at construction.
+    """
+
+    policy: str = "ticks"
+    check_interval: int = 100
+    switch_interval: float = 0.005
+    recursion_limit: int = 1000
+    max_steps: int | None = None
+    max_threads: int = 10_000
+    heap_check: bool = False
+    # Where the check may fall: "every" instruction (the contract's tick), or only at a
+    # function's entry and backward jumps ("backedge", CPython 3.10+'s eval breaker).
+    check_at: str = "every"
+    # Seconds between the host's own thread switches while 2+ guest threads are alive
+    # (None: minivm's default for the policy; see runtime/host.py).
+    host_switch_interval: float | None = None
+    # Run on the plain instructions even where fused ones exist (tracing always does).
+    fused: bool = True
+    # auto, interp or compiled (see runtime/engine.py).
+    engine: str = "auto"
+
+    def validate(self) -> VMConfig:
+        """Check the settings that the option parser does not (callers of the Python API and
+        tests build configs directly); returns ``self``. Raises ``ValueError`` for a check
+        interval below 1 or an unknown check placement. The policy and engine names are
+        checked where they are looked up (``make_policy``, ``choose_engine``)."""
+        check_interval_value(self.check_interval)
+        if self.check_at not in CHECK_PLACEMENTS:
+            raise ValueError(f"unknown check placement '{self.check_at}' (choose from: every, backedge)")
+        return self
