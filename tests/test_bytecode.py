@@ -648,17 +648,21 @@ def test_the_import_scan_sees_the_package():
     assert not any(m.startswith("minivm.runtime") for m in MODULES["minivm.gil.lock"])
 
 
-def test_errors_imports_no_other_minivm_module():
-    assert _real_modules(MODULES["minivm.errors"]) == set()
+def test_source_imports_no_other_minivm_module():
+    assert _real_modules(MODULES["minivm.source"]) == set()
+
+
+def test_errors_imports_only_the_source_file():
+    assert _real_modules(MODULES["minivm.errors"]) == {"minivm.source"}
 
 
 def test_bytecode_imports_only_errors_and_bytecode():
-    assert _violations("bytecode", {"errors", "bytecode"}) == {}
+    assert _violations("bytecode", {"source", "errors", "bytecode"}) == {}
     assert not any(_layer(m) == "runtime" for m in MODULES["minivm.bytecode.disasm"])
 
 
 def test_frontend_imports_only_errors_bytecode_and_frontend():
-    assert _violations("frontend", {"errors", "bytecode", "frontend"}) == {}
+    assert _violations("frontend", {"source", "errors", "bytecode", "frontend"}) == {}
 
 
 def test_gil_imports_only_errors_and_gil():

@@ -13,10 +13,11 @@ from minivm.bytecode import opcodes as op
 from minivm.bytecode.code import CodeObject, FreeVarSource
 from minivm.bytecode.fusion import fuse
 from minivm.bytecode.verify import max_stack_depth
-from minivm.errors import Location, SourceError, split_source_lines
+from minivm.errors import SourceError
 from minivm.frontend import nodes as n
 from minivm.frontend.parser import parse
 from minivm.frontend.scopes import FunctionScope, Reference, Resolver, Variable
+from minivm.source import SourceFile
 
 _BINARY_OPS = {
     "+": op.ADD, "-": op.SUB, "*": op.MUL, "/": op.DIV, "//": op.FLOOR_DIV, "%": op.MOD,
@@ -321,7 +322,7 @@ class _FunctionCompiler:
         free_sources = tuple(self._free_source(var) for var in self.scope.free)
         code = CodeObject(
             name=self.name,
-            file=self.owner.file,
+            file=self.owner.source.name,
             first_line=self.first_line,
             params=params,
             local_names=tuple(self.scope.local_names),
@@ -332,6 +333,7 @@ class _FunctionCompiler:
             free_names=tuple(v.name for v in self.scope.free),
             free_sources=free_sources,
             max_stack=0,
+            source=self.owner.source,
         )
         return attrs.evolve(code, max_stack=max_stack_depth(code), fast=fuse(code))
 
@@ -347,14 +349,12 @@ class _FunctionCompiler:
 class Compiler:
     """Compiles one program: resolves names, then generates every code object."""
 
-    def __init__(self, file: str, source: str):
-        self.file = file
-        self.lines = split_source_lines(source)
-        self.resolver = Resolver(file, self.lines)
+    def __init__(self, source: SourceFile):
+        self.source = source
+        self.resolver = Resolver(source)
 
     def error(self, message: str, node: n.Node) -> SourceError:
-        text = self.lines[node.line - 1] if 0 < node.line <= len(self.lines) else ""
-        return SourceError("compile error", message, Location(self.file, node.line, node.column), text)
+        return SourceError.at("compile error", message, self.source, node.line, node.column)
 
     def compile_program(self, program: n.Program, interactive: bool = False) -> CodeObject:
         """The file's code. ``interactive`` (the REPL): a final expression statement's value
@@ -385,5 +385,5 @@ class Compiler:
 def compile_source(source: str, file: str = "<input>", interactive: bool = False) -> CodeObject:
     """Parse and compile ``source``; raises ``SourceError`` for bad input. ``interactive``:
     see ``Compiler.compile_program``."""
-    program = parse(source, file)
-    return Compiler(file, source).compile_program(program, interactive)
+    source_file = SourceFile(file, source)
+    return Compiler(source_file).compile_program(parse(source_file), interactive)

@@ -16,8 +16,9 @@ from __future__ import annotations
 
 import attrs
 
-from minivm.errors import Location, SourceError
+from minivm.errors import SourceError
 from minivm.frontend import nodes as n
+from minivm.source import SourceFile
 
 
 @attrs.define(eq=False)
@@ -68,9 +69,8 @@ class Resolver:
     """Walks a program once, recording a ``Reference`` per name use and a ``Variable`` per
     declaration, keyed by the node's identity."""
 
-    def __init__(self, file: str, lines: list[str]):
-        self.file = file
-        self.lines = lines
+    def __init__(self, source: SourceFile):
+        self.source = source
         self.references: dict[int, Reference] = {}
         self.declarations: dict[int, Variable | None] = {}
         self.block_vars: dict[int, list[Variable]] = {}
@@ -98,8 +98,7 @@ class Resolver:
         return main
 
     def _error(self, message: str, node: n.Node) -> SourceError:
-        text = self.lines[node.line - 1] if 0 < node.line <= len(self.lines) else ""
-        return SourceError("compile error", message, Location(self.file, node.line, node.column), text)
+        return SourceError.at("compile error", message, self.source, node.line, node.column)
 
     def _duplicate(self, name: str, node: n.Node) -> SourceError:
         return self._error(f"'{name}' is already declared in this block", node)
