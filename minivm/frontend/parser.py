@@ -347,21 +347,8 @@ def _check_nesting(program: n.Program, source: SourceFile) -> None:
                 node.line,
                 node.column,
             )
-        children = list(_child_nodes(node))
+        children = list(n.children(node))
         stack.extend((child, depth + 1) for child in reversed(children))
-
-
-def _child_nodes(node: n.Node):
-    for field in node.__attrs_attrs__:  # type: ignore[attr-defined]
-        value = getattr(node, field.name)
-        if isinstance(value, n.Node):
-            yield value
-        elif isinstance(value, tuple):
-            for item in value:
-                if isinstance(item, n.Node):
-                    yield item
-                elif isinstance(item, tuple):  # a map literal's (key, value) pairs
-                    yield from (part for part in item if isinstance(part, n.Node))
 
 
 def decode_source(data: bytes, file: str) -> str:
