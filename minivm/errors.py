@@ -13,6 +13,8 @@ from __future__ import annotations
 
 import attrs
 
+from minivm.source import SourceFile, displayable_line, render_location, split_lines
+
 
 class MinivmError(Exception):
     """Root of every error minivm raises on purpose."""
@@ -37,14 +39,26 @@ class SourceError(MinivmError):
         self.location = location
         self.source_line = source_line
 
+    @classmethod
+    def at(cls, kind: str, message: str, source: SourceFile, line: int, column: int) -> SourceError:
+        """The error at ``line``:``column`` (1-based) of ``source``, carrying that line's text
+        for the caret (``""`` when the place is past the end). How every frontend pass
+        builds its errors."""
+        return cls(kind, message, Location(source.name, line, column), source.line(line))
+
 
 @attrs.frozen
 class CallSite:
-    """One entry of a guest call chain: which function, where."""
+    """One entry of a guest call chain: which function, where (1-based line).
+
+    ``source`` is the file the function was compiled from (its code object's ``source``),
+    so the chain can show each line without a table of source lines; it takes no part in
+    comparing entries (a recursion's entries are equal however they were made)."""
 
     function: str
     file: str
     line: int
+    source: SourceFile | None = attrs.field(default=None, eq=False, repr=False)
 
 
 class GuestError(MinivmError):
@@ -74,64 +88,22 @@ class ThreadAbort(BaseException):
 
 
 def split_source_lines(text: str) -> list[str]:
-    """The lines of a source text as the parser counts them: split at ``\n`` only.
-
-    ``str.splitlines()`` also breaks at ``\r``, ``\f``, ``\x1c``-``\x1e``, ``\x85``,
-    ``\u2028`` and ``\u2029``, which the parser does not count, so every place that shows a
-    line of source uses this instead. A ``\r`` ending a line (CRLF files) is dropped; a final
-    line break does not start another line.
-    """
-    lines = text.split("\n")
-    if lines[-1] == "":
-        lines.pop()
-    return [line[:-1] if line.endswith("\r") else line for line in lines]
-
-
-# Characters that would act on the terminal (or reorder what it shows) if echoed raw.
-_BIDI_CONTROLS = frozenset("\u061c\u200e\u200f\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069")
-
-
-def _shown_char(char: str) -> str:
-    code = ord(char)
-    if char == "\t":
-        return " "
-    if code < 0x20:
-        return chr(0x2400 + code)  # the Unicode "control pictures": ␀ ␇ ␌ ␍ ␛ ...
-    if code == 0x7F:
-        return "\u2421"  # ␡
-    if 0x80 <= code < 0xA0 or char in "\u2028\u2029" or char in _BIDI_CONTROLS:
-        return "\ufffd"  # �
-    return char
-
-
-def displayable_line(text: str) -> str:
-    """A source line made safe to echo: a tab becomes one space and every control
-    character one visible stand-in (``␌`` for a form feed, ``�`` for the rest), so the
-    terminal is not affected and each character still takes one column under the caret."""
-    if text.isprintable():
-        return text
-    return "".join(_shown_char(c) for c in text)
-
-
-def _source_line_with_caret(source_line: str, column: int) -> list[str]:
-    if not source_line:
-        return []
-    text = displayable_line(source_line.rstrip("\n"))
-    caret = " " * max(column - 1, 0) + "^"
-    return ["    " + text, "    " + caret]
+    """The lines of ``text`` as a list (``minivm.source.split_lines``, which says how lines
+    are counted); kept for callers that still pass lines around."""
+    return list(split_lines(text))
 
 
 def format_source_error(error: SourceError) -> str:
-    """``file:line:col: syntax error: message``, the line, and a caret under the column."""
+    """``file:line:col: syntax error: message``, the line, and a caret under the column
+    (``minivm.source.render_location``)."""
     loc = error.location
-    # The message may quote source text (an unknown escape): shown as safely as the line.
-    lines = [f"{loc.file}:{loc.line}:{loc.column}: {error.kind}: {displayable_line(error.message)}"]
-    lines += _source_line_with_caret(error.source_line, loc.column)
-    return "\n".join(lines)
+    return render_location(loc.file, loc.line, loc.column, error.source_line, f"{error.kind}: {error.message}")
 
 
 def format_guest_error(error: GuestError, source_lines: dict[str, list[str]] | None = None) -> str:
-    """The runtime error, its thread, and the guest call chain (most recent call last)."""
+    """The runtime error, its thread, and the guest call chain (most recent call last), each
+    entry with its line of source, read from the entry's ``SourceFile``. ``source_lines``
+    (file name → lines) is only a fallback for entries that carry no source."""
     if error.thread_id is None:  # not one thread's error: a deadlock of all of them
         head = f"error: {error.message}"
     else:
@@ -144,7 +116,7 @@ def format_guest_error(error: GuestError, source_lines: dict[str, list[str]] | N
             lines.append(f"    {entry}")
             continue
         lines.append(f"    {entry.file}:{entry.line} in {entry.function}")
-        text = _line_text(source_lines, entry.file, entry.line)
+        text = _line_text(entry, source_lines)
         if text:
             lines.append(f"      {text}")
     return "\n".join(lines)
@@ -196,12 +168,14 @@ def elide_chain(chain: tuple[CallSite, ...]) -> list[CallSite | LeftOut]:
     return [*shown[:cut], LeftOut(hidden, repeats=False), *shown[resume:]]
 
 
-def _line_text(source_lines: dict[str, list[str]] | None, file: str, line: int) -> str:
-    if not source_lines or file not in source_lines:
+def _line_text(entry: CallSite, source_lines: dict[str, list[str]] | None) -> str:
+    if entry.source is not None:
+        return displayable_line(entry.source.line(entry.line).strip())
+    if not source_lines or entry.file not in source_lines:
         return ""
-    lines = source_lines[file]
-    if 1 <= line <= len(lines):
-        return displayable_line(lines[line - 1].strip())
+    lines = source_lines[entry.file]
+    if 1 <= entry.line <= len(lines):
+        return displayable_line(lines[entry.line - 1].strip())
     return ""
 
 

@@ -20,6 +20,7 @@ PACKAGE = Path(minivm.__file__).resolve().parent
 # The order of the layers: a module imports only layers of lower rank, or its own. ``""`` is
 # the package itself (``minivm/__init__.py``, which re-exports the API lazily).
 RANK = {
+    "source": -1,
     "errors": 0,
     "bytecode": 1,
     "frontend": 2,
@@ -158,14 +159,18 @@ def test_every_import_goes_down_the_order():
     assert bad == {}
 
 
-def test_errors_imports_no_other_minivm_module():
-    assert _imports("minivm.errors") == set()
+def test_the_source_file_imports_no_other_minivm_module():
+    assert _imports("minivm.source") == set()
+
+
+def test_errors_imports_only_the_source_file():
+    assert _imports("minivm.errors") == {"minivm.source"}
 
 
 def test_bytecode_and_frontend_never_import_the_running_vm():
     for module in SCANS:
         if _layer(module) in ("bytecode", "frontend"):
-            assert {_layer(m) for m in _imports(module)} <= {"errors", "bytecode", "frontend"}, module
+            assert {_layer(m) for m in _imports(module)} <= {"source", "errors", "bytecode", "frontend"}, module
     assert not any(_layer(m) == "runtime" for m in _imports("minivm.bytecode.disasm"))
 
 

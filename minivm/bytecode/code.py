@@ -5,6 +5,8 @@ from __future__ import annotations
 import attrs
 
 from minivm.bytecode.opcodes import JUMP as _JUMP
+from minivm.errors import CallSite
+from minivm.source import SourceFile
 
 _ESCAPE_OUT = {"\\": "\\\\", '"': '\\"', "\n": "\\n", "\t": "\\t"}
 _ESCAPE_TABLE = str.maketrans(_ESCAPE_OUT)
@@ -48,6 +50,8 @@ class CodeObject:
     instruction ``i`` (the table runs parallel to the code, as in clox). ``fast`` is the same
     code with common sequences fused into single instructions; it has the same length and the
     same offsets (a fused instruction stands at the first offset of the sequence it replaces).
+    ``source`` is the file the code was compiled from (``None`` for code built by hand): a
+    runtime error reads its lines from there.
     """
 
     name: str
@@ -63,6 +67,7 @@ class CodeObject:
     free_sources: tuple[FreeVarSource, ...]
     max_stack: int
     fast: tuple[tuple[int, object], ...] = ()
+    source: SourceFile | None = attrs.field(default=None, repr=False)
     # A cache slot, not part of the code's value: the compiled tier's translation of this
     # code (``minivm.runtime.compiled``), made on its first call and shared by every run.
     tier: object = attrs.field(default=None, init=False, repr=False)
@@ -95,6 +100,11 @@ class CodeObject:
         if 0 <= offset < len(self.lines):
             return self.lines[offset]
         return self.first_line
+
+    def call_site(self, offset: int) -> CallSite:
+        """The call-chain entry for this code stopped at ``offset``: its name, file, the line
+        of that instruction, and its source file (for showing the line)."""
+        return CallSite(self.display_name, self.file, self.line_of(offset), self.source)
 
     def nested(self) -> list[CodeObject]:
         """The code objects of the functions defined directly in this one."""

@@ -26,13 +26,13 @@ from minivm.bytecode import opcodes as op
 from minivm.bytecode.disasm import MEANING
 from minivm.debug import inspect
 from minivm.debug.controller import Controller, Stop
-from minivm.errors import split_source_lines
 from minivm.gil.manual import ManualPolicy
 from minivm.runtime.interpreter import FRAME_CODE, FRAME_PC
 from minivm.runtime.machine import Machine, VMConfig
 from minivm.runtime.threads import DONE
 from minivm.runtime.values import to_repr
 from minivm.schedule.model import program_hash
+from minivm.source import SourceFile
 
 PROMPT = "(mdb) "
 
@@ -59,12 +59,12 @@ class Debugger(cmd.Cmd):
         self.use_rawinput = self.interactive
         self.prompt = PROMPT if self.interactive else ""
         self.code, self.file = code, file
-        self.lines = split_source_lines(text)
+        # The lines to list: the file the code was compiled from (split once, there).
+        self.lines = (code.source or SourceFile(file, text)).lines
         self.program_hash = program_hash(text)
         self.controller = Controller(file)
         self.policy = ManualPolicy(self.controller.ask)
-        self.machine = Machine(config, stdout=stdout, events=self.controller,
-                               source_lines={file: self.lines}, policy=self.policy)  # fmt: skip
+        self.machine = Machine(config, stdout=stdout, events=self.controller, policy=self.policy)
         self.controller.recorder.attach(self.machine)
         self.status: int | None = None
         self.stop: Stop | None = None

@@ -27,7 +27,6 @@ import io
 import attrs
 
 from minivm.bytecode.code import CodeObject
-from minivm.errors import split_source_lines
 from minivm.observe.events import EventBus
 from minivm.runtime.machine import Machine, VMConfig
 from minivm.schedule.control import ControlledPolicy, Director
@@ -160,7 +159,6 @@ def run_once(program: Program, points: SwitchPoints, choose, record: bool = Fals
         stdout=out,
         stderr=err,
         events=EventBus([recorder]) if recorder else None,
-        source_lines={program.name: split_source_lines(program.text)},
         policy=ControlledPolicy(director),
     )
     if recorder:

@@ -1,8 +1,9 @@
 """Syntax tree → code objects.
 
-Name resolution is done first (``scopes.Resolver``); this module only generates code. Every
-instruction is emitted with the line of the node it comes from, so every runtime error can
-name its line. The stack depth of every code object is verified (``bytecode.verify``).
+Name resolution is done first (``scopes.resolve``, one frozen ``Resolution``); this module
+only generates code, reading that result and never changing it. Every instruction is emitted
+with the line of the node it comes from, so every runtime error can name its line. The stack
+depth of every code object is verified (``bytecode.verify``).
 """
 
 from __future__ import annotations
@@ -13,10 +14,11 @@ from minivm.bytecode import opcodes as op
 from minivm.bytecode.code import CodeObject, FreeVarSource
 from minivm.bytecode.fusion import fuse
 from minivm.bytecode.verify import max_stack_depth
-from minivm.errors import Location, SourceError, split_source_lines
+from minivm.errors import SourceError
 from minivm.frontend import nodes as n
 from minivm.frontend.parser import parse
-from minivm.frontend.scopes import FunctionScope, Reference, Resolver, Variable
+from minivm.frontend.scopes import FunctionScope, Reference, Resolution, Variable, resolve
+from minivm.source import SourceFile
 
 _BINARY_OPS = {
     "+": op.ADD, "-": op.SUB, "*": op.MUL, "/": op.DIV, "//": op.FLOOR_DIV, "%": op.MOD,
@@ -33,11 +35,13 @@ class _Loop:
         self.break_jumps: list[int] = []
 
 
-class _FunctionCompiler:
-    """Generates the code of one function (or of the file's top level)."""
+class _FunctionCompiler(n.Visitor):
+    """Generates the code of one function (or of the file's top level): a visitor with one
+    method per node class, reading (never changing) what name resolution decided."""
 
     def __init__(self, owner: Compiler, scope: FunctionScope, name: str, first_line: int):
         self.owner = owner
+        self.resolution = owner.resolution
         self.scope = scope
         self.name = name
         self.first_line = first_line
@@ -87,14 +91,14 @@ class _FunctionCompiler:
 
     # -- variables
     def _reference(self, node: n.Node) -> Reference:
-        return self.owner.resolver.references[id(node)]
+        return self.resolution.reference(node)
 
     def load(self, node: n.Name) -> None:
         ref = self._reference(node)
         var = ref.var
         if var is None:
             self.emit(op.LOAD_GLOBAL, self.name_index(node.name), node)
-        elif var.function is not self.scope:
+        elif not self.scope.owns(var):
             self.emit(op.LOAD_FREE, self.scope.free_index(var), node)
         elif var.captured:
             self.emit(op.LOAD_CELL, var.slot, node)
@@ -113,7 +117,7 @@ class _FunctionCompiler:
         if checked_before and ref.checked:
             self.load(node)
             self.emit(op.POP, 0, node)
-        if var.function is not self.scope:
+        if not self.scope.owns(var):
             self.emit(op.STORE_FREE, self.scope.free_index(var), node)
         elif var.captured:
             self.emit(op.STORE_CELL, var.slot, node)
@@ -130,84 +134,80 @@ class _FunctionCompiler:
             self.emit(op.STORE_LOCAL, var.slot, node)
 
     # -- statements
-    def block(self, block: n.Block) -> None:
-        for var in self.owner.resolver.block_vars.get(id(block), ()):
+    def generic_visit(self, node: n.Node) -> None:
+        raise TypeError(f"the compiler has no rule for {type(node).__name__}")  # pragma: no cover
+
+    def visit_Block(self, block: n.Block) -> None:
+        for var in self.resolution.block_variables(block):
             if var.captured:
                 self.emit(op.MAKE_CELL, var.slot, block)
             elif var.needs_clear:
                 self.emit(op.CLEAR_LOCAL, var.slot, block)
         for stmt in block.body:
-            self.stmt(stmt)
+            self.visit(stmt)
 
-    def stmt(self, node: n.Node) -> None:
-        method = getattr(self, "stmt_" + type(node).__name__)
-        method(node)
+    def visit_Let(self, node: n.Let) -> None:
+        self.visit(node.value)
+        self.declare(self.resolution.declaration(node), node.name, node)
 
-    def stmt_Let(self, node: n.Let) -> None:
-        self.expr(node.value)
-        self.declare(self.owner.resolver.declarations[id(node)], node.name, node)
+    def visit_FnDecl(self, node: n.FnDecl) -> None:
+        self.visit(node.function)
+        self.declare(self.resolution.declaration(node), node.function.name, node)
 
-    def stmt_FnDecl(self, node: n.FnDecl) -> None:
-        self.expr(node.function)
-        self.declare(self.owner.resolver.declarations[id(node)], node.function.name, node)
-
-    def stmt_Assign(self, node: n.Assign) -> None:
+    def visit_Assign(self, node: n.Assign) -> None:
         target = node.target
         if isinstance(target, n.Name):
             if node.op is None:
-                self.expr(node.value)
+                self.visit(node.value)
                 self.store(target, checked_before=True)
             else:
                 self.load(target)
-                self.expr(node.value)
+                self.visit(node.value)
                 self.emit(_BINARY_OPS[node.op], 0, node)
                 self.store(target, checked_before=False)
             return
         assert isinstance(target, n.Index)
-        self.expr(target.target)
-        self.expr(target.index)
+        self.visit(target.target)
+        self.visit(target.index)
         if node.op is not None:
             self.emit(op.DUP2, 0, node)
             self.emit(op.INDEX, 0, target)
-            self.expr(node.value)
+            self.visit(node.value)
             self.emit(_BINARY_OPS[node.op], 0, node)
         else:
-            self.expr(node.value)
+            self.visit(node.value)
         self.emit(op.STORE_INDEX, 0, node)
 
-    def stmt_If(self, node: n.If) -> None:
-        self.expr(node.cond)
+    def visit_If(self, node: n.If) -> None:
+        self.visit(node.cond)
         to_else = self.emit(op.POP_JUMP_IF_FALSE, 0, node)
-        self.block(node.then)
+        self.visit(node.then)
         if node.orelse is None:
             self.patch(to_else)
             return
         to_end = self.emit(op.JUMP, 0)
         self.patch(to_else)
-        if isinstance(node.orelse, n.Block):
-            self.block(node.orelse)
-        else:
-            self.stmt(node.orelse)
+        self.visit(node.orelse)  # a Block, or the If of an `else if`
         self.patch(to_end)
 
-    def stmt_While(self, node: n.While) -> None:
+    def visit_While(self, node: n.While) -> None:
         top = len(self.code)
-        self.expr(node.cond)
+        self.visit(node.cond)
         exit_jump = self.emit(op.POP_JUMP_IF_FALSE, 0, node)
         loop = _Loop(top, pops_iterator=False)
         self.loops.append(loop)
-        self.block(node.body)
+        self.visit(node.body)
         self.loops.pop()
         self.emit(op.JUMP, top, node)
         self.patch(exit_jump)
         for jump in loop.break_jumps:
             self.patch(jump)
 
-    def stmt_For(self, node: n.For) -> None:
-        self.expr(node.iterable)
+    def visit_For(self, node: n.For) -> None:
+        self.visit(node.iterable)
         self.emit(op.GET_ITER, 0, node)
         top = self.emit(op.FOR_ITER, 0, node)
-        var = self.owner.resolver.declarations[id(node)]
+        var = self.resolution.declaration(node)
         assert var is not None
         if var.captured:
             # A fresh cell per iteration: closures made in the loop each keep their own.
@@ -217,7 +217,7 @@ class _FunctionCompiler:
             self.emit(op.STORE_LOCAL, var.slot, node)
         loop = _Loop(top, pops_iterator=True)
         self.loops.append(loop)
-        self.block(node.body)
+        self.visit(node.body)
         self.loops.pop()
         self.emit(op.JUMP, top, node)
         if loop.break_jumps:
@@ -231,86 +231,82 @@ class _FunctionCompiler:
         else:
             self.patch(top)
 
-    def stmt_Break(self, node: n.Break) -> None:
+    def visit_Break(self, node: n.Break) -> None:
         if not self.loops:
             raise self.error("'break' outside a loop", node)
         self.loops[-1].break_jumps.append(self.emit(op.JUMP, 0, node))
 
-    def stmt_Continue(self, node: n.Continue) -> None:
+    def visit_Continue(self, node: n.Continue) -> None:
         if not self.loops:
             raise self.error("'continue' outside a loop", node)
         self.emit(op.JUMP, self.loops[-1].continue_target, node)
 
-    def stmt_Return(self, node: n.Return) -> None:
+    def visit_Return(self, node: n.Return) -> None:
         if self.scope.is_main:
             raise self.error("'return' outside a function", node)
         if node.value is None:
             self.emit(op.LOAD_CONST, self.constant(None), node)
         else:
-            self.expr(node.value)
+            self.visit(node.value)
         self.emit(op.RETURN, 0, node)
 
-    def stmt_ExprStmt(self, node: n.ExprStmt) -> None:
-        self.expr(node.expr)
+    def visit_ExprStmt(self, node: n.ExprStmt) -> None:
+        self.visit(node.expr)
         self.emit(op.POP, 0, node)
 
     # -- expressions
-    def expr(self, node: n.Node) -> None:
-        method = getattr(self, "expr_" + type(node).__name__)
-        method(node)
-
-    def expr_Literal(self, node: n.Literal) -> None:
+    def visit_Literal(self, node: n.Literal) -> None:
         self.emit(op.LOAD_CONST, self.constant(node.value), node)
 
-    def expr_Name(self, node: n.Name) -> None:
+    def visit_Name(self, node: n.Name) -> None:
         self.load(node)
 
-    def expr_ListLit(self, node: n.ListLit) -> None:
+    def visit_ListLit(self, node: n.ListLit) -> None:
         for item in node.items:
-            self.expr(item)
+            self.visit(item)
         self.emit(op.BUILD_LIST, len(node.items), node)
 
-    def expr_MapLit(self, node: n.MapLit) -> None:
+    def visit_MapLit(self, node: n.MapLit) -> None:
         for key, value in node.pairs:
-            self.expr(key)
-            self.expr(value)
+            self.visit(key)
+            self.visit(value)
         self.emit(op.BUILD_MAP, len(node.pairs), node)
 
-    def expr_Binary(self, node: n.Binary) -> None:
-        self.expr(node.left)
-        self.expr(node.right)
+    def visit_Binary(self, node: n.Binary) -> None:
+        self.visit(node.left)
+        self.visit(node.right)
         self.emit(_BINARY_OPS[node.op], 0, node)
 
-    def expr_Logical(self, node: n.Logical) -> None:
-        self.expr(node.left)
+    def visit_Logical(self, node: n.Logical) -> None:
+        self.visit(node.left)
         opcode = op.JUMP_IF_FALSE_OR_POP if node.op == "and" else op.JUMP_IF_TRUE_OR_POP
         jump = self.emit(opcode, 0, node)
-        self.expr(node.right)
+        self.visit(node.right)
         self.patch(jump)
 
-    def expr_Unary(self, node: n.Unary) -> None:
-        self.expr(node.operand)
+    def visit_Unary(self, node: n.Unary) -> None:
+        self.visit(node.operand)
         self.emit(op.NEG if node.op == "-" else op.NOT, 0, node)
 
-    def expr_Call(self, node: n.Call) -> None:
-        self.expr(node.callee)
+    def visit_Call(self, node: n.Call) -> None:
+        self.visit(node.callee)
         for arg in node.args:
-            self.expr(arg)
+            self.visit(arg)
         self.emit(op.CALL, len(node.args), node)
 
-    def expr_Spawn(self, node: n.Spawn) -> None:
+    def visit_Spawn(self, node: n.Spawn) -> None:
         call = node.call
-        self.expr(call.callee)
+        self.visit(call.callee)
         for arg in call.args:
-            self.expr(arg)
+            self.visit(arg)
         self.emit(op.SPAWN, len(call.args), node)
 
-    def expr_Index(self, node: n.Index) -> None:
-        self.expr(node.target)
-        self.expr(node.index)
+    def visit_Index(self, node: n.Index) -> None:
+        self.visit(node.target)
+        self.visit(node.index)
         self.emit(op.INDEX, 0, node)
 
-    def expr_FnExpr(self, node: n.FnExpr) -> None:
+    def visit_FnExpr(self, node: n.FnExpr) -> None:
         code = self.owner.compile_function(node)
         self.emit(op.MAKE_FUNCTION, self.constant(code), node)
 
@@ -321,7 +317,7 @@ class _FunctionCompiler:
         free_sources = tuple(self._free_source(var) for var in self.scope.free)
         code = CodeObject(
             name=self.name,
-            file=self.owner.file,
+            file=self.owner.source.name,
             first_line=self.first_line,
             params=params,
             local_names=tuple(self.scope.local_names),
@@ -332,6 +328,7 @@ class _FunctionCompiler:
             free_names=tuple(v.name for v in self.scope.free),
             free_sources=free_sources,
             max_stack=0,
+            source=self.owner.source,
         )
         return attrs.evolve(code, max_stack=max_stack_depth(code), fast=fuse(code))
 
@@ -339,7 +336,7 @@ class _FunctionCompiler:
         # How the *parent* finds this variable when it makes the closure.
         parent = self.scope.parent
         assert parent is not None
-        if var.function is parent:
+        if parent.owns(var):
             return FreeVarSource(True, var.slot)
         return FreeVarSource(False, parent.free_index(var))
 
@@ -347,43 +344,41 @@ class _FunctionCompiler:
 class Compiler:
     """Compiles one program: resolves names, then generates every code object."""
 
-    def __init__(self, file: str, source: str):
-        self.file = file
-        self.lines = split_source_lines(source)
-        self.resolver = Resolver(file, self.lines)
+    def __init__(self, source: SourceFile):
+        self.source = source
+        self.resolution: Resolution | None = None
 
     def error(self, message: str, node: n.Node) -> SourceError:
-        text = self.lines[node.line - 1] if 0 < node.line <= len(self.lines) else ""
-        return SourceError("compile error", message, Location(self.file, node.line, node.column), text)
+        return SourceError.at("compile error", message, self.source, node.line, node.column)
 
     def compile_program(self, program: n.Program, interactive: bool = False) -> CodeObject:
         """The file's code. ``interactive`` (the REPL): a final expression statement's value
         is the code's result, as Python's ``single`` mode keeps it for printing."""
-        main_scope = self.resolver.resolve_program(program)
-        fc = _FunctionCompiler(self, main_scope, "<main>", 1)
+        self.resolution = resolve(program, self.source)
+        fc = _FunctionCompiler(self, self.resolution.main, "<main>", 1)
         for i, stmt in enumerate(program.body):
             if interactive and i == len(program.body) - 1 and isinstance(stmt, n.ExprStmt):
-                fc.expr(stmt.expr)
+                fc.visit(stmt.expr)
                 fc.emit(op.RETURN, 0, stmt)
             else:
-                fc.stmt(stmt)
+                fc.visit(stmt)
         return fc.finish(())
 
     def compile_function(self, node: n.FnExpr) -> CodeObject:
-        scope = self.resolver.functions[id(node)]
+        scope = self.resolution.function(node)
         fc = _FunctionCompiler(self, scope, node.name, node.line)
         fc.line = node.line
-        for var in self.resolver.param_vars.get(id(node), ()):
+        for var in self.resolution.parameters(node):
             if var.captured:
                 fc.emit(op.LOAD_LOCAL, var.slot, node)
                 fc.emit(op.MAKE_CELL, var.slot, node)
                 fc.emit(op.STORE_CELL, var.slot, node)
-        fc.block(node.body)
+        fc.visit(node.body)
         return fc.finish(node.params)
 
 
 def compile_source(source: str, file: str = "<input>", interactive: bool = False) -> CodeObject:
     """Parse and compile ``source``; raises ``SourceError`` for bad input. ``interactive``:
     see ``Compiler.compile_program``."""
-    program = parse(source, file)
-    return Compiler(file, source).compile_program(program, interactive)
+    source_file = SourceFile(file, source)
+    return Compiler(source_file).compile_program(parse(source_file), interactive)

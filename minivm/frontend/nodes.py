@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterator
+from typing import ClassVar
+
 import attrs
 
 
@@ -192,3 +195,59 @@ class Program(Node):
 
     body: tuple[Node, ...]
     file: str
+
+
+# ---------------------------------------------------------------- walking the tree
+
+
+def children(node: Node) -> Iterator[Node]:
+    """The nodes directly inside ``node``, in source order (its fields' order; a map
+    literal's pairs give key, then value). The one definition of the tree's shape that
+    every walk uses."""
+    for field in _NODE_FIELDS[type(node)]:
+        value = getattr(node, field)
+        if isinstance(value, Node):
+            yield value
+        elif isinstance(value, tuple):
+            for item in value:
+                if isinstance(item, Node):
+                    yield item
+                elif isinstance(item, tuple):  # a map literal's (key, value) pairs
+                    yield from (part for part in item if isinstance(part, Node))
+
+
+class Visitor:
+    """Calls ``visit_<NodeClass>`` for a node, as Python's ``ast.NodeVisitor`` does, but
+    through a table built once per visitor class (node class → function), not a name lookup
+    per node. A class with no method of its own for a node gets ``generic_visit``: its
+    children, in source order. Name resolution and code generation are both visitors;
+    the parser's depth check walks ``children`` without recursion."""
+
+    _dispatch: ClassVar[dict[type, Callable[[Visitor, Node], object]]] = {}
+
+    def __init_subclass__(cls, **kwargs: object) -> None:
+        super().__init_subclass__(**kwargs)
+        cls._dispatch = {
+            node_class: getattr(cls, "visit_" + node_class.__name__, cls.generic_visit)
+            for node_class in _NODE_FIELDS
+        }
+
+    def visit(self, node: Node) -> object:
+        """Dispatch ``node`` to its method; returns what the method returns."""
+        return self._dispatch[type(node)](self, node)
+
+    def generic_visit(self, node: Node) -> object:
+        """Visit every child of ``node`` in source order."""
+        for child in children(node):
+            self.visit(child)
+        return None
+
+
+# The fields that may hold nodes, per node class (position fields left out): computed once.
+# The classes are read from this module's names, not ``Node.__subclasses__()``: attrs
+# replaces each class by a slotted copy, and the originals linger there until collected.
+_NODE_FIELDS: dict[type, tuple[str, ...]] = {
+    cls: tuple(f.name for f in attrs.fields(cls) if f.name not in ("line", "column"))
+    for cls in list(globals().values())
+    if isinstance(cls, type) and issubclass(cls, Node) and cls is not Node
+}

@@ -11,7 +11,7 @@ from __future__ import annotations
 from functools import lru_cache
 from typing import cast
 
-from minivm.errors import Location, SourceError, split_source_lines
+from minivm.errors import Location, SourceError
 from minivm.frontend import lark_standalone as lark
 from minivm.frontend import nodes as n
 from minivm.frontend.lark_standalone import (
@@ -23,6 +23,7 @@ from minivm.frontend.lark_standalone import (
     v_args,
 )
 from minivm.frontend.syntax_errors import KEYWORDS, SyntaxErrorTranslator
+from minivm.source import SourceFile
 
 # lark 1.3's standalone output calls typing.cast in Transformer_NonRecursive.transform
 # without importing it; give the module the name it expects.
@@ -55,14 +56,12 @@ def grammar_text() -> str:
 class _TreeBuilder(lark.Transformer_NonRecursive):
     """One method per grammar rule, each building one frozen node with its position."""
 
-    def __init__(self, file: str, lines: list[str]):
+    def __init__(self, source: SourceFile):
         super().__init__()
-        self.file = file
-        self.lines = lines
+        self.source = source
 
     def _error(self, message: str, line: int, column: int) -> SourceError:
-        text = self.lines[line - 1] if 0 < line <= len(self.lines) else ""
-        return SourceError("syntax error", message, Location(self.file, line, column), text)
+        return SourceError.at("syntax error", message, self.source, line, column)
 
     @staticmethod
     def _pos(meta_or_token) -> dict[str, int]:
@@ -71,7 +70,7 @@ class _TreeBuilder(lark.Transformer_NonRecursive):
     # -- statements
     @v_args(meta=True)
     def start(self, meta, children):
-        return n.Program(tuple(children), self.file, line=1, column=1)
+        return n.Program(tuple(children), self.source.name, line=1, column=1)
 
     @v_args(meta=True)
     def let_stmt(self, meta, children):
@@ -300,19 +299,21 @@ def _translator() -> SyntaxErrorTranslator:
     return SyntaxErrorTranslator(_lark_parser().terminals)
 
 
-def parse(source: str, file: str = "<input>") -> n.Program:
-    """Parse ``source`` into a ``Program``; raise ``SourceError`` with a position on bad input."""
-    lines = split_source_lines(source)
+def parse(source: str | SourceFile, file: str = "<input>") -> n.Program:
+    """Parse ``source`` (a ``SourceFile``, or text named ``file``) into a ``Program``; raise
+    ``SourceError`` with a position on bad input."""
+    if not isinstance(source, SourceFile):
+        source = SourceFile(file, source)
     try:
-        tree = _lark_parser().parse(source)
+        tree = _lark_parser().parse(source.text)
     except UnexpectedInput as exc:
-        raise _translator().translate(exc, file, lines, source) from None
+        raise _translator().translate(exc, source) from None
     # The tree builder works without recursion, so 3000-deep nesting builds too.
     try:
-        program = _TreeBuilder(file, lines).transform(tree)
+        program = _TreeBuilder(source).transform(tree)
     except VisitError as exc:  # lark wraps what a rule method raised
         raise exc.orig_exc from None
-    _check_nesting(program, file, lines)
+    _check_nesting(program, source)
     return program
 
 
@@ -331,36 +332,23 @@ def is_incomplete(source: str) -> bool:
     return False
 
 
-def _check_nesting(program: n.Program, file: str, lines: list[str]) -> None:
+def _check_nesting(program: n.Program, source: SourceFile) -> None:
     """Reject a tree deeper than ``MAX_NESTING`` (walked without recursion) with a syntax
     error at the first node, in source order, that is too deep."""
     stack: list[tuple[n.Node, int]] = [(program, 0)]
     while stack:
         node, depth = stack.pop()
         if depth > MAX_NESTING:
-            text = lines[node.line - 1] if 0 < node.line <= len(lines) else ""
-            raise SourceError(
+            raise SourceError.at(
                 "syntax error",
                 f"nesting too deep (more than {MAX_NESTING} levels of nested expressions "
                 "and blocks)",
-                Location(file, node.line, node.column),
-                text,
+                source,
+                node.line,
+                node.column,
             )
-        children = list(_child_nodes(node))
+        children = list(n.children(node))
         stack.extend((child, depth + 1) for child in reversed(children))
-
-
-def _child_nodes(node: n.Node):
-    for field in node.__attrs_attrs__:  # type: ignore[attr-defined]
-        value = getattr(node, field.name)
-        if isinstance(value, n.Node):
-            yield value
-        elif isinstance(value, tuple):
-            for item in value:
-                if isinstance(item, n.Node):
-                    yield item
-                elif isinstance(item, tuple):  # a map literal's (key, value) pairs
-                    yield from (part for part in item if isinstance(part, n.Node))
 
 
 def decode_source(data: bytes, file: str) -> str:

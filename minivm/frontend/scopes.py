@@ -10,82 +10,163 @@ block. It decides, for each declaration and each reference:
   prove comes after the declaration ran is marked *checked*;
 * a *captured* local (some nested function uses it): it lives in a cell;
 * a *free* variable of a nested function: one of the closure's cells.
+
+The pass keeps its working state private and mutable (a variable learns it is captured only
+when a later closure uses it) and returns one frozen ``Resolution``; the code generator only
+reads it. The answers are keyed by node identity: nodes are frozen values, so two equal
+nodes (``x`` twice at one place is impossible, but equal subtrees are not) must not share an
+answer, and hashing a subtree by value would cost its whole size per look-up.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from types import MappingProxyType
+
 import attrs
 
-from minivm.errors import Location, SourceError
+from minivm.errors import SourceError
 from minivm.frontend import nodes as n
+from minivm.source import SourceFile
 
 
-@attrs.define(eq=False)
+@attrs.frozen(eq=False)
 class Variable:
-    """A declared local variable (parameter, ``let``, ``fn`` or ``for`` variable)."""
+    """A declared local variable (parameter, ``let``, ``fn`` or ``for`` variable) of the
+    function numbered ``function``, in local slot ``slot``. ``captured``: a nested function
+    uses it, so it lives in a cell; ``needs_clear``: some reference may run before its
+    declaration, so its slot is cleared on entry to its block."""
 
     name: str
     slot: int
-    function: FunctionScope
-    declared: bool = False  # set while resolving, once its declaration has been passed
-    captured: bool = False  # a nested function uses it: it lives in a cell
-    needs_clear: bool = False  # some reference may run before the declaration
+    function: int
+    captured: bool
+    needs_clear: bool
 
 
-@attrs.define(eq=False)
+@attrs.frozen(eq=False)
 class FunctionScope:
-    """Resolution state of one function (or the file's top level)."""
+    """The resolved names of one function (or of the file's top level, ``is_main``):
+    ``number`` (the file's top level is 0, then functions in source order), its enclosing
+    function, the names of its local slots and the variables its closure captures, in
+    closure-cell order."""
 
+    number: int
     parent: FunctionScope | None
     is_main: bool
-    local_names: list[str] = attrs.Factory(list)
-    free: list[Variable] = attrs.Factory(list)
+    local_names: tuple[str, ...]
+    free: tuple[Variable, ...]
 
-    def new_slot(self, name: str) -> int:
-        """Give ``name`` a fresh local slot (slots are never reused: simple and safe)."""
-        self.local_names.append(name)
-        return len(self.local_names) - 1
+    def owns(self, var: Variable) -> bool:
+        """Whether ``var`` is one of this function's own locals (not a captured one)."""
+        return var.function == self.number
 
     def free_index(self, var: Variable) -> int:
-        """The closure-cell index of ``var`` in this function, adding it if new."""
+        """The closure-cell index of ``var`` in this function. Raises ``ValueError`` if the
+        function does not capture it (a bug of the resolver, never of the program)."""
         for i, existing in enumerate(self.free):
             if existing is var:
                 return i
-        self.free.append(var)
-        return len(self.free) - 1
+        raise ValueError(f"{var.name!r} is not captured by function {self.number}")
 
 
 @attrs.frozen
 class Reference:
-    """What one name reference resolved to: ``var`` is None for a global."""
+    """What one name reference resolved to: ``var`` is None for a global; ``checked``: the
+    read must check the variable has been given a value (it may run before its declaration,
+    or it is a captured variable of an enclosing function)."""
 
     var: Variable | None
-    function: FunctionScope
     checked: bool
 
 
-class Resolver:
-    """Walks a program once, recording a ``Reference`` per name use and a ``Variable`` per
-    declaration, keyed by the node's identity."""
+@attrs.frozen(eq=False)
+class Resolution:
+    """Everything name resolution decided for one file, read-only. Every look-up takes the
+    node it is about and raises ``KeyError`` for a node the resolver never saw."""
 
-    def __init__(self, file: str, lines: list[str]):
-        self.file = file
-        self.lines = lines
-        self.references: dict[int, Reference] = {}
-        self.declarations: dict[int, Variable | None] = {}
-        self.block_vars: dict[int, list[Variable]] = {}
-        self.functions: dict[int, FunctionScope] = {}
-        self.param_vars: dict[int, list[Variable]] = {}
-        self._scopes: list[dict[str, Variable | None]] = []
-        self._function: FunctionScope | None = None
+    main: FunctionScope
+    _references: Mapping[int, Reference]
+    _declarations: Mapping[int, Variable | None]
+    _block_variables: Mapping[int, tuple[Variable, ...]]
+    _functions: Mapping[int, FunctionScope]
+    _parameters: Mapping[int, tuple[Variable, ...]]
 
-    # -- entry points
-    def resolve_program(self, program: n.Program) -> FunctionScope:
-        """Resolve the whole file; returns the scope of its top-level code."""
-        main = FunctionScope(None, is_main=True)
-        self.functions[id(program)] = main
-        self._function = main
-        globals_scope: dict[str, Variable | None] = {}
+    def reference(self, node: n.Name) -> Reference:
+        """What the name ``node`` refers to."""
+        return self._references[id(node)]
+
+    def declaration(self, node: n.Let | n.FnDecl | n.For) -> Variable | None:
+        """The variable ``node`` declares; None for a global."""
+        return self._declarations[id(node)]
+
+    def block_variables(self, block: n.Block) -> tuple[Variable, ...]:
+        """The variables declared by ``block``'s own statements (``let`` and ``fn``)."""
+        return self._block_variables.get(id(block), ())
+
+    def function(self, node: n.FnExpr) -> FunctionScope:
+        """The resolved scope of the function literal ``node``."""
+        return self._functions[id(node)]
+
+    def parameters(self, node: n.FnExpr) -> tuple[Variable, ...]:
+        """The parameters of ``node`` as variables, in order."""
+        return self._parameters[id(node)]
+
+
+def resolve(program: n.Program, source: SourceFile) -> Resolution:
+    """Resolve every name of ``program`` (compiled from ``source``). Raises ``SourceError``
+    (compile error) for a name declared twice in one block."""
+    return _Resolver(source).run(program)
+
+
+# ---------------------------------------------------------------- the pass's working state
+
+
+@attrs.define(eq=False)
+class _Var:
+    name: str
+    slot: int
+    function: _Function
+    declared: bool = False  # set once its declaration has been passed
+    captured: bool = False
+    needs_clear: bool = False
+
+
+@attrs.define(eq=False)
+class _Function:
+    number: int
+    parent: _Function | None
+    local_names: list[str] = attrs.Factory(list)
+    free: list[_Var] = attrs.Factory(list)
+
+    def new_slot(self, name: str) -> int:
+        # Slots are never reused: simple and safe.
+        self.local_names.append(name)
+        return len(self.local_names) - 1
+
+    def capture(self, var: _Var) -> None:
+        if not any(existing is var for existing in self.free):
+            self.free.append(var)
+
+
+class _Resolver(n.Visitor):
+    """Walks a program once, recording a reference per name use and a variable per
+    declaration, then freezes what it found into a ``Resolution``."""
+
+    def __init__(self, source: SourceFile):
+        self.source = source
+        self.references: dict[int, tuple[_Var | None, bool]] = {}
+        self.declarations: dict[int, _Var | None] = {}
+        self.block_vars: dict[int, list[_Var]] = {}
+        self.functions: dict[int, _Function] = {}
+        self.param_vars: dict[int, list[_Var]] = {}
+        self.all_functions: list[_Function] = []
+        self._scopes: list[dict[str, _Var | None]] = []
+        self._function = self._new_function(None)
+
+    def run(self, program: n.Program) -> Resolution:
+        main = self._function
+        globals_scope: dict[str, _Var | None] = {}
         for stmt in program.body:
             name = _declared_name(stmt)
             if name is not None:
@@ -94,175 +175,154 @@ class Resolver:
                 globals_scope[name] = None  # None marks a global
         self._scopes = [globals_scope]
         for stmt in program.body:
-            self._stmt(stmt)
-        return main
+            self.visit(stmt)
+        return self._freeze(main)
+
+    def _new_function(self, parent: _Function | None) -> _Function:
+        function = _Function(len(self.all_functions), parent)
+        self.all_functions.append(function)
+        return function
 
     def _error(self, message: str, node: n.Node) -> SourceError:
-        text = self.lines[node.line - 1] if 0 < node.line <= len(self.lines) else ""
-        return SourceError("compile error", message, Location(self.file, node.line, node.column), text)
+        return SourceError.at("compile error", message, self.source, node.line, node.column)
 
     def _duplicate(self, name: str, node: n.Node) -> SourceError:
         return self._error(f"'{name}' is already declared in this block", node)
 
     # -- scopes
-    def _push_block(self, block: n.Block, params: tuple[str, ...] = (), owner=None) -> None:
+    def _push_block(self, block: n.Block, params: tuple[str, ...] = (), owner: n.FnExpr | None = None) -> None:
         fn = self._function
-        assert fn is not None
-        scope: dict[str, Variable | None] = {}
-        made: list[Variable] = []
+        scope: dict[str, _Var | None] = {}
+        made: list[_Var] = []
         for p in params:
-            var = Variable(p, fn.new_slot(p), fn, declared=True)
+            var = _Var(p, fn.new_slot(p), fn, declared=True)
             scope[p] = var
             made.append(var)
         if owner is not None:
-            self.param_vars[id(owner)] = list(made)
-        block_made: list[Variable] = []
+            self.param_vars[id(owner)] = made
+        block_made: list[_Var] = []
         for stmt in block.body:
             name = _declared_name(stmt)
             if name is None:
                 continue
             if name in scope:
                 raise self._duplicate(name, stmt)
-            var = Variable(name, fn.new_slot(name), fn)
+            var = _Var(name, fn.new_slot(name), fn)
             scope[name] = var
             block_made.append(var)
         self.block_vars[id(block)] = block_made
         self._scopes.append(scope)
 
-    def _lookup(self, name: str) -> Variable | None:
+    def _lookup(self, name: str) -> _Var | None:
         for scope in reversed(self._scopes):
             if name in scope:
                 return scope[name]
         return None
 
-    def _reference(self, node: n.Node, name: str) -> None:
+    def _reference(self, node: n.Name) -> None:
         fn = self._function
-        assert fn is not None
-        var = self._lookup(name)
+        var = self._lookup(node.name)
         if var is None:
-            self.references[id(node)] = Reference(None, fn, False)
+            self.references[id(node)] = (None, False)
             return
         if var.function is fn:
             checked = not var.declared
             if checked:
                 var.needs_clear = True
-            self.references[id(node)] = Reference(var, fn, checked)
+            self.references[id(node)] = (var, checked)
             return
         # A variable of an enclosing function: it becomes a cell, passed down the chain.
         var.captured = True
-        f: FunctionScope | None = fn
+        f: _Function | None = fn
         while f is not None and f is not var.function:
-            f.free_index(var)
+            f.capture(var)
             f = f.parent
-        self.references[id(node)] = Reference(var, fn, True)
-
-    # -- statements
-    def _stmt(self, node: n.Node) -> None:
-        if isinstance(node, n.Let):
-            self._expr(node.value)
-            self._declare(node, node.name)
-        elif isinstance(node, n.FnDecl):
-            self._declare_early(node, node.function.name)
-            self._function_body(node.function)
-            self._mark_declared(node.function.name)
-        elif isinstance(node, n.Assign):
-            if isinstance(node.target, n.Name):
-                self._expr(node.value)
-                self._reference(node.target, node.target.name)
-            else:
-                self._expr(node.target.target)
-                self._expr(node.target.index)
-                self._expr(node.value)
-        elif isinstance(node, n.If):
-            self._expr(node.cond)
-            self._block(node.then)
-            if isinstance(node.orelse, n.Block):
-                self._block(node.orelse)
-            elif node.orelse is not None:
-                self._stmt(node.orelse)
-        elif isinstance(node, n.While):
-            self._expr(node.cond)
-            self._block(node.body)
-        elif isinstance(node, n.For):
-            self._expr(node.iterable)
-            fn = self._function
-            assert fn is not None
-            var = Variable(node.var, fn.new_slot(node.var), fn, declared=True)
-            self.declarations[id(node)] = var
-            self._scopes.append({node.var: var})
-            self._block(node.body)
-            self._scopes.pop()
-        elif isinstance(node, n.Return):
-            if node.value is not None:
-                self._expr(node.value)
-        elif isinstance(node, n.ExprStmt):
-            self._expr(node.expr)
-        elif isinstance(node, n.Break | n.Continue):
-            pass
-        else:  # pragma: no cover - the parser makes no other statements
-            raise TypeError(f"unknown statement {node!r}")
+        self.references[id(node)] = (var, True)
 
     def _declare_early(self, node: n.Node, name: str) -> None:
         self.declarations[id(node)] = self._scopes[-1].get(name)
-
-    def _declare(self, node: n.Node, name: str) -> None:
-        self._declare_early(node, name)
-        self._mark_declared(name)
 
     def _mark_declared(self, name: str) -> None:
         var = self._scopes[-1].get(name)
         if var is not None:
             var.declared = True
 
-    def _block(self, block: n.Block) -> None:
-        self._push_block(block)
-        for stmt in block.body:
-            self._stmt(stmt)
+    # -- statements (the rest: their children in source order, the generic walk)
+    def visit_Let(self, node: n.Let) -> None:
+        self.visit(node.value)
+        self._declare_early(node, node.name)
+        self._mark_declared(node.name)
+
+    def visit_FnDecl(self, node: n.FnDecl) -> None:
+        # Declared before its body is resolved, so the function can call itself.
+        self._declare_early(node, node.function.name)
+        self.visit(node.function)
+        self._mark_declared(node.function.name)
+
+    def visit_Assign(self, node: n.Assign) -> None:
+        if isinstance(node.target, n.Name):
+            self.visit(node.value)  # the value is computed before the name is stored to
+            self._reference(node.target)
+        else:
+            self.generic_visit(node)
+
+    def visit_For(self, node: n.For) -> None:
+        self.visit(node.iterable)
+        fn = self._function
+        var = _Var(node.var, fn.new_slot(node.var), fn, declared=True)
+        self.declarations[id(node)] = var
+        self._scopes.append({node.var: var})
+        self.visit(node.body)
         self._scopes.pop()
 
-    def _function_body(self, fn_node: n.FnExpr) -> None:
-        outer_function, outer_scopes = self._function, self._scopes
-        scope = FunctionScope(outer_function, is_main=False)
-        self.functions[id(fn_node)] = scope
-        self._function = scope
-        # The function sees the enclosing scopes; its own body block holds the parameters.
-        self._scopes = list(outer_scopes)
-        self._push_block(fn_node.body, fn_node.params, owner=fn_node)
-        for stmt in fn_node.body.body:
-            self._stmt(stmt)
-        self._function, self._scopes = outer_function, outer_scopes
+    def visit_Block(self, block: n.Block) -> None:
+        self._push_block(block)
+        for stmt in block.body:
+            self.visit(stmt)
+        self._scopes.pop()
 
     # -- expressions
-    def _expr(self, node: n.Node) -> None:
-        if isinstance(node, n.Name):
-            self._reference(node, node.name)
-        elif isinstance(node, n.Literal):
-            pass
-        elif isinstance(node, n.Binary | n.Logical):
-            self._expr(node.left)
-            self._expr(node.right)
-        elif isinstance(node, n.Unary):
-            self._expr(node.operand)
-        elif isinstance(node, n.Call):
-            self._expr(node.callee)
-            for arg in node.args:
-                self._expr(arg)
-        elif isinstance(node, n.Spawn):
-            self._expr(node.call)
-        elif isinstance(node, n.Index):
-            self._expr(node.target)
-            self._expr(node.index)
-        elif isinstance(node, n.ListLit):
-            for item in node.items:
-                self._expr(item)
-        elif isinstance(node, n.MapLit):
-            for key, value in node.pairs:
-                self._expr(key)
-                self._expr(value)
-        elif isinstance(node, n.FnExpr):
-            self._function_body(node)
-        else:  # pragma: no cover
-            raise TypeError(f"unknown expression {node!r}")
+    def visit_Name(self, node: n.Name) -> None:
+        self._reference(node)
+
+    def visit_FnExpr(self, node: n.FnExpr) -> None:
+        outer_function, outer_scopes = self._function, self._scopes
+        self._function = self._new_function(outer_function)
+        self.functions[id(node)] = self._function
+        # The function sees the enclosing scopes; its own body block holds the parameters.
+        self._scopes = list(outer_scopes)
+        self._push_block(node.body, node.params, owner=node)
+        for stmt in node.body.body:
+            self.visit(stmt)
+        self._function, self._scopes = outer_function, outer_scopes
+
+    # -- the result
+    def _freeze(self, main: _Function) -> Resolution:
+        frozen_vars: dict[int, Variable] = {}
+
+        def frozen(var: _Var) -> Variable:
+            if id(var) not in frozen_vars:
+                frozen_vars[id(var)] = Variable(var.name, var.slot, var.function.number, var.captured, var.needs_clear)
+            return frozen_vars[id(var)]
+
+        scopes: dict[int, FunctionScope] = {}
+        for f in self.all_functions:  # parents come first: numbered in the order they were met
+            parent = scopes[f.parent.number] if f.parent is not None else None
+            scopes[f.number] = FunctionScope(
+                f.number, parent, f is main, tuple(f.local_names), tuple(frozen(v) for v in f.free)
+            )
+
+        def maybe(var: _Var | None) -> Variable | None:
+            return None if var is None else frozen(var)
+
+        return Resolution(
+            main=scopes[main.number],
+            references=MappingProxyType({k: Reference(maybe(v), c) for k, (v, c) in self.references.items()}),
+            declarations=MappingProxyType({k: maybe(v) for k, v in self.declarations.items()}),
+            block_variables=MappingProxyType({k: tuple(map(frozen, v)) for k, v in self.block_vars.items()}),
+            functions=MappingProxyType({k: scopes[f.number] for k, f in self.functions.items()}),
+            parameters=MappingProxyType({k: tuple(map(frozen, v)) for k, v in self.param_vars.items()}),
+        )
 
 
 def _declared_name(stmt: n.Node) -> str | None:

@@ -21,6 +21,7 @@ from minivm.frontend.lark_standalone import (
     UnexpectedInput,
     UnexpectedToken,
 )
+from minivm.source import SourceFile
 
 KEYWORDS = frozenset(
     ["let", "fn", "return", "if", "else", "while", "for", "in", "break", "continue", "spawn",
@@ -97,8 +98,10 @@ class SyntaxErrorTranslator:
         return ", ".join(words[:-1]) + " or " + words[-1]
 
     # -- the translation
-    def translate(self, exc: UnexpectedInput, file: str, lines: list[str], source: str) -> SourceError:
-        """The ``SourceError`` for one lark error, at the line and column of the offending text."""
+    def translate(self, exc: UnexpectedInput, source_file: SourceFile) -> SourceError:
+        """The ``SourceError`` for one lark error, at the line and column of the offending text
+        (1-based; "end of file" is just past the last character)."""
+        source = source_file.text
         line = getattr(exc, "line", None) or 0
         column = getattr(exc, "column", None) or 0
         if isinstance(exc, UnexpectedCharacters):
@@ -108,18 +111,19 @@ class SyntaxErrorTranslator:
         elif isinstance(exc, UnexpectedToken):
             token = exc.token
             if token.type == "$END":
-                line, column = _end_position(lines)
+                line, column = source_file.end()
             glued = token.type != "$END" and token.start_pos is not None
             message = self._glued_message(source, token.start_pos) if glued else None
             if message is None:
                 message = self._unexpected_token_message(exc)
         elif isinstance(exc, UnexpectedEOF):
-            line, column = _end_position(lines)
+            line, column = source_file.end()
             message = f"unexpected end of file, expected {self._describe_expected(set(exc.expected))}"
         else:  # pragma: no cover - lark has no other kinds today
             message = str(exc)
-        text = lines[line - 1] if 0 < line <= len(lines) else ""
-        return SourceError("syntax error", message, Location(file, max(line, 1), max(column, 1)), text)
+        # With no line from lark the error stands on line 1, but shows no line of source.
+        where = Location(source_file.name, max(line, 1), max(column, 1))
+        return SourceError("syntax error", message, where, source_file.line(line))
 
     def _unexpected_token_message(self, exc: UnexpectedToken) -> str:
         token = exc.token
@@ -221,8 +225,3 @@ def _after_comparison(exc: UnexpectedToken) -> bool:
     values = parser.parser_state.value_stack if parser is not None else []
     return len(values) >= 2 and getattr(values[-2], "data", None) == "comp_op"
 
-
-def _end_position(lines: list[str]) -> tuple[int, int]:
-    if not lines:
-        return 1, 1
-    return len(lines), len(lines[-1]) + 1

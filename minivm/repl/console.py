@@ -27,7 +27,7 @@ from typing import TextIO
 
 from minivm.bytecode.code import CodeObject
 from minivm.bytecode.disasm import disassemble
-from minivm.errors import SourceError, format_guest_error, format_source_error, split_source_lines
+from minivm.errors import SourceError, format_guest_error, format_source_error
 from minivm.frontend.compiler import compile_source
 from minivm.frontend.parser import is_incomplete
 from minivm.gil.policies import check_policy_name
@@ -131,7 +131,7 @@ class Console:
         """Compile and run one whole input; returns ``"ok"``, ``"error"`` or ``"aborted"``."""
         session = self.session
         name = session.name_input()
-        session.add_source(name, split_source_lines(source))
+        session.count_input()
         try:
             code = compile_source(source, name, interactive=True)
         except SourceError as error:
@@ -142,7 +142,7 @@ class Console:
         if outcome.aborted:
             return "aborted"
         if outcome.error is not None:
-            self.complain(format_guest_error(outcome.error, session.machine.source_lines))
+            self.complain(format_guest_error(outcome.error))
             return "error"
         if outcome.value is not None:
             self.say(to_repr(outcome.value))

@@ -58,7 +58,7 @@ class Session:
 
     def __init__(self, config: VMConfig | None = None, stdout: TextIO | None = None,
                  stderr: TextIO | None = None):  # fmt: skip
-        self.machine = Machine(config or VMConfig(), stdout, stderr, source_lines={})
+        self.machine = Machine(config or VMConfig(), stdout, stderr)
         self.main = self.machine.scheduler.new_main([])  # takes the GIL, as at any start
         self.machine.main = self.main
         self._to_prompt()
@@ -88,10 +88,10 @@ class Session:
         """The file name of the next input, as errors and call chains show it: ``<input-N>``."""
         return f"<input-{self.inputs + 1}>"
 
-    def add_source(self, name: str, lines: list[str]) -> None:
-        """Remember an input's lines, so call chains through its functions can quote them."""
+    def count_input(self) -> None:
+        """Count an input (named by ``name_input``). Its code objects keep its source, so
+        call chains through its functions quote their lines with no table kept here."""
         self.inputs += 1
-        self.machine.source_lines[name] = lines
 
     def run(self, code: CodeObject) -> Outcome:
         """Run ``code`` on the main thread and return its ``Outcome``. A first Ctrl-C
@@ -161,7 +161,7 @@ class Session:
             machine.output.flush()
             error = machine.abort_error
             if isinstance(error, GuestError):
-                machine.errors.write_line(format_guest_error(error, machine.source_lines))
+                machine.errors.write_line(format_guest_error(error))
             machine.errors.flush()
 
     def abort(self) -> None:

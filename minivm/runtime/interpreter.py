@@ -154,7 +154,7 @@ def call_chain(frames: list[Frame], about_to_run: bool = False) -> tuple[CallSit
     for f in frames:
         code, pc = f[FRAME_CODE], f[FRAME_PC]
         offset = pc if about_to_run and f is frames[-1] else max(pc - 1, 0)
-        sites.append(CallSite(code.display_name, code.file, code.line_of(offset)))
+        sites.append(code.call_site(offset))
     return tuple(sites)
 
 

@@ -117,7 +117,7 @@ def read_traceback(tb, thread_ticks: int, deferring_codes: frozenset) -> FailedA
             raised_here = tb.tb_next is None
             if info.kind != "entry":
                 code = translation.code
-                chain.append(CallSite(code.display_name, code.file, code.line_of(info.pc)))
+                chain.append(code.call_site(info.pc))
         elif host_code in deferring_codes:
             deferred = True
         tb = tb.tb_next
