@@ -351,8 +351,7 @@ def _check_nesting(program: n.Program, file: str, lines: list[str]) -> None:
 
 
 def _child_nodes(node: n.Node):
-    for field in node.__attrs_attrs__:  # type: ignore[attr-defined]
-        value = getattr(node, field.name)
+    for value in node.fields():
         if isinstance(value, n.Node):
             yield value
         elif isinstance(value, tuple):
