@@ -9,14 +9,14 @@ Three families, kept apart on purpose:
 
 from __future__ import annotations
 
-import attrs
+import dataclasses
 
 
 class MinivmError(Exception):
     """Root of every error minivm raises on purpose."""
 
 
-@attrs.frozen
+@dataclasses.dataclass(frozen=True)
 class Location:
     """A point in a source file: 1-based line and column."""
 
@@ -36,7 +36,7 @@ class SourceError(MinivmError):
         self.source_line = source_line
 
 
-@attrs.frozen
+@dataclasses.dataclass(frozen=True)
 class CallSite:
     """One entry of a guest call chain: which function, where."""
 
@@ -147,7 +147,7 @@ REPEAT_HEAD, REPEAT_TAIL = 3, 2
 CHAIN_HEAD, CHAIN_TAIL = 20, 20
 
 
-@attrs.frozen
+@dataclasses.dataclass(frozen=True)
 class LeftOut:
     """A note standing for call-chain entries that are not shown."""
 

@@ -7,7 +7,7 @@ name its line. The stack depth of every code object is verified (``bytecode.veri
 
 from __future__ import annotations
 
-import attrs
+import dataclasses
 
 from minivm.bytecode import opcodes as op
 from minivm.bytecode.code import CodeObject, FreeVarSource
@@ -333,7 +333,7 @@ class _FunctionCompiler:
             free_sources=free_sources,
             max_stack=0,
         )
-        return attrs.evolve(code, max_stack=max_stack_depth(code), fast=fuse(code))
+        return dataclasses.replace(code, max_stack=max_stack_depth(code), fast=fuse(code))
 
     def _free_source(self, var: Variable) -> FreeVarSource:
         # How the *parent* finds this variable when it makes the closure.

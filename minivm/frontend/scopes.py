@@ -14,13 +14,13 @@ block. It decides, for each declaration and each reference:
 
 from __future__ import annotations
 
-import attrs
+import dataclasses
 
 from minivm.errors import Location, SourceError
 from minivm.frontend import nodes as n
 
 
-@attrs.define(eq=False)
+@dataclasses.dataclass(eq=False)
 class Variable:
     """A declared local variable (parameter, ``let``, ``fn`` or ``for`` variable)."""
 
@@ -32,14 +32,14 @@ class Variable:
     needs_clear: bool = False  # some reference may run before the declaration
 
 
-@attrs.define(eq=False)
+@dataclasses.dataclass(eq=False)
 class FunctionScope:
     """Resolution state of one function (or the file's top level)."""
 
     parent: FunctionScope | None
     is_main: bool
-    local_names: list[str] = attrs.Factory(list)
-    free: list[Variable] = attrs.Factory(list)
+    local_names: list[str] = dataclasses.field(default_factory=list)
+    free: list[Variable] = dataclasses.field(default_factory=list)
 
     def new_slot(self, name: str) -> int:
         """Give ``name`` a fresh local slot (slots are never reused: simple and safe)."""
@@ -55,7 +55,7 @@ class FunctionScope:
         return len(self.free) - 1
 
 
-@attrs.frozen
+@dataclasses.dataclass(frozen=True)
 class Reference:
     """What one name reference resolved to: ``var`` is None for a global."""
 

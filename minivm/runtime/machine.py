@@ -12,12 +12,11 @@ structure or a deep recursion needs the same room on every thread, which is none
 
 from __future__ import annotations
 
+import dataclasses
 import sys
 import threading
 import time
 from typing import TextIO
-
-import attrs
 
 from minivm.bytecode.code import CodeObject
 from minivm.errors import (
@@ -48,7 +47,7 @@ from minivm.runtime.values import UNSET
 CHECK_PLACEMENTS = ("every", "backedge")
 
 
-@attrs.define
+@dataclasses.dataclass
 class VMConfig:
     """Everything a run can be configured with (the command line's options)."""
 
