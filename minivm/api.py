@@ -18,10 +18,10 @@ through this module. docs/api.md walks through it.
 
 from __future__ import annotations
 
+import dataclasses
+import functools
 import io
 from typing import TYPE_CHECKING, TextIO
-
-import attrs
 
 from minivm.bytecode.code import CodeObject
 from minivm.errors import GuestError, MinivmError, split_source_lines
@@ -33,7 +33,7 @@ if TYPE_CHECKING:
     from minivm.runtime.machine import Machine
 
 
-@attrs.frozen
+@dataclasses.dataclass(frozen=True)
 class Program:
     """A compiled program: its code object (``code``), ``filename`` and ``source`` text.
     Made by ``compile``; run it any number of times with ``run``."""
@@ -48,7 +48,7 @@ class Program:
         return {self.filename: split_source_lines(self.source)}
 
 
-@attrs.frozen
+@dataclasses.dataclass(frozen=True)
 class Result:
     """What one run gave.
 
@@ -71,10 +71,17 @@ class Result:
     error_output: str
     exit_status: int
     errors: tuple[GuestError, ...]
-    stats: dict
+    figures: RunFigures
     events: list[dict] | None = None
     audit: AuditReport | None = None
-    figures: RunFigures | None = None
+
+    @functools.cached_property
+    def stats(self) -> dict:
+        """The ``--stats-json`` object, computed from ``figures`` on first use (a plain run
+        never imports the statistics module)."""
+        from minivm.observe.stats import collect
+
+        return collect(self.figures)
 
     @property
     def error(self) -> GuestError | None:
@@ -159,14 +166,11 @@ class Run:
         return self.result
 
     def _result(self, outcome) -> Result:
-        from minivm.observe.stats import collect
-
         return Result(
             output=self._captured.getvalue() if self._captured is not None else "",
             error_output=self._error_stream.getvalue() if self._error_stream is not None else "",
             exit_status=outcome.exit_status,
             errors=outcome.errors,
-            stats=collect(outcome.figures),
             events=self._collector.events if self._collector is not None else None,
             audit=outcome.audit,
             figures=outcome.figures,

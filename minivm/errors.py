@@ -11,7 +11,7 @@ Three families, kept apart on purpose:
 
 from __future__ import annotations
 
-import attrs
+import dataclasses
 
 from minivm.source import SourceFile, displayable_line, render_location, split_lines
 
@@ -20,7 +20,7 @@ class MinivmError(Exception):
     """Root of every error minivm raises on purpose."""
 
 
-@attrs.frozen
+@dataclasses.dataclass(frozen=True)
 class Location:
     """A point in a source file: 1-based line and column."""
 
@@ -47,7 +47,7 @@ class SourceError(MinivmError):
         return cls(kind, message, Location(source.name, line, column), source.line(line))
 
 
-@attrs.frozen
+@dataclasses.dataclass(frozen=True)
 class CallSite:
     """One entry of a guest call chain: which function, where (1-based line).
 
@@ -58,7 +58,7 @@ class CallSite:
     function: str
     file: str
     line: int
-    source: SourceFile | None = attrs.field(default=None, eq=False, repr=False)
+    source: SourceFile | None = dataclasses.field(default=None, compare=False, repr=False)
 
 
 class GuestError(MinivmError):
@@ -129,7 +129,7 @@ REPEAT_HEAD, REPEAT_TAIL = 3, 2
 CHAIN_HEAD, CHAIN_TAIL = 20, 20
 
 
-@attrs.frozen
+@dataclasses.dataclass(frozen=True)
 class LeftOut:
     """A note standing for call-chain entries that are not shown."""
 

@@ -11,7 +11,7 @@ This module imports nothing else of minivm: errors, bytecode and runtime may all
 
 from __future__ import annotations
 
-import attrs
+import dataclasses
 
 
 def split_lines(text: str) -> tuple[str, ...]:
@@ -28,7 +28,7 @@ def split_lines(text: str) -> tuple[str, ...]:
     return tuple(line[:-1] if line.endswith("\r") else line for line in lines)
 
 
-@attrs.frozen(eq=False)
+@dataclasses.dataclass(frozen=True, eq=False)
 class SourceFile:
     """One program text under its name (a path, ``<string>``, ``<repl-3>``...).
 
@@ -39,9 +39,9 @@ class SourceFile:
 
     name: str
     text: str
-    lines: tuple[str, ...] = attrs.field(init=False, repr=False)
+    lines: tuple[str, ...] = dataclasses.field(init=False, repr=False)
 
-    def __attrs_post_init__(self) -> None:
+    def __post_init__(self) -> None:
         object.__setattr__(self, "lines", split_lines(self.text))
 
     def line(self, number: int) -> str:

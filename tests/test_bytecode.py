@@ -517,29 +517,29 @@ def test_verifier_accepts_every_feature_program_and_bounds_max_stack():
 
 
 def test_verifier_rejects_unbalanced_code():
-    import attrs
+    import dataclasses
 
     from minivm.errors import InternalError
 
     good = compile_source("print(1);", "t.mv")
     # One POP too many: the stack underflows.
-    underflow = attrs.evolve(good, instructions=((op.POP, 0), *good.instructions))
+    underflow = dataclasses.replace(good, instructions=((op.POP, 0), *good.instructions))
     with pytest.raises(InternalError, match="underflow"):
         stack_depths(underflow)
     # RETURN with nothing to return.
-    empty = attrs.evolve(good, instructions=((op.RETURN, 0),))
+    empty = dataclasses.replace(good, instructions=((op.RETURN, 0),))
     with pytest.raises(InternalError, match="RETURN at depth 0"):
         stack_depths(empty)
     # `k or k`: the jump keeps the value, the fall-through pops it and pushes another, so
     # both paths reach RETURN at depth 1.
-    balanced = attrs.evolve(
+    balanced = dataclasses.replace(
         good,
         instructions=((op.LOAD_CONST, 0), (op.JUMP_IF_TRUE_OR_POP, 3), (op.LOAD_CONST, 0),
                       (op.RETURN, 0)),
     )  # fmt: skip
     assert stack_depths(balanced) == [0, 1, 0, 1]
     # Jumping to offset 2 instead: the paths meet there at depths 1 and 0.
-    mismatched = attrs.evolve(
+    mismatched = dataclasses.replace(
         good,
         instructions=((op.LOAD_CONST, 0), (op.JUMP_IF_TRUE_OR_POP, 2), (op.LOAD_CONST, 0),
                       (op.RETURN, 0)),

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import attrs
+import dataclasses
 
 from minivm.bytecode.opcodes import JUMP as _JUMP
 from minivm.errors import CallSite
@@ -33,7 +33,7 @@ def format_literal(value: object) -> str:
     return repr(value)
 
 
-@attrs.frozen(eq=False)
+@dataclasses.dataclass(frozen=True, eq=False)
 class FreeVarSource:
     """Where a closure finds a captured variable when it is made in its parent:
     a cell in one of the parent's local slots, or one of the parent's own captured cells."""
@@ -42,7 +42,7 @@ class FreeVarSource:
     index: int
 
 
-@attrs.frozen(eq=False)
+@dataclasses.dataclass(frozen=True, eq=False)
 class CodeObject:
     """Instructions, constants, names and a line table for one function.
 
@@ -67,19 +67,19 @@ class CodeObject:
     free_sources: tuple[FreeVarSource, ...]
     max_stack: int
     fast: tuple[tuple[int, object], ...] = ()
-    source: SourceFile | None = attrs.field(default=None, repr=False)
+    source: SourceFile | None = dataclasses.field(default=None, repr=False)
     # A cache slot, not part of the code's value: the compiled tier's translation of this
     # code (``minivm.runtime.compiled``), made on its first call and shared by every run.
-    tier: object = attrs.field(default=None, init=False, repr=False)
+    tier: object = dataclasses.field(default=None, init=False, repr=False)
     # Derived, stored as plain fields because the call path reads them on every call.
-    nparams: int = attrs.field(init=False)
-    nlocals: int = attrs.field(init=False)
+    nparams: int = dataclasses.field(init=False)
+    nlocals: int = dataclasses.field(init=False)
     # Where ``--check-at backedge`` lets the check fall: the function's entry (offset 0) and
     # every backward jump (CPython 3.10+ polls its eval breaker only there, so a statement
     # with no loop or call inside is never split).
-    backedge_points: frozenset[int] = attrs.field(init=False)
+    backedge_points: frozenset[int] = dataclasses.field(init=False)
 
-    def __attrs_post_init__(self) -> None:
+    def __post_init__(self) -> None:
         object.__setattr__(self, "nparams", len(self.params))
         object.__setattr__(self, "nlocals", len(self.local_names))
         backward = {pc for pc, (opcode, arg) in enumerate(self.instructions) if opcode == _JUMP and arg <= pc}

@@ -7,10 +7,9 @@ effect (a number, or a function of the argument for counted operands) and one li
 
 from __future__ import annotations
 
+import dataclasses
 import enum
 from collections.abc import Callable
-
-import attrs
 
 
 class Operand(enum.Enum):
@@ -29,7 +28,7 @@ class Operand(enum.Enum):
 StackEffect = int | Callable[[int], int]
 
 
-@attrs.frozen
+@dataclasses.dataclass(frozen=True)
 class OpInfo:
     """One opcode: number, name, operand kind, stack effect, and a line of documentation."""
 

@@ -8,7 +8,7 @@ depth of every code object is verified (``bytecode.verify``).
 
 from __future__ import annotations
 
-import attrs
+import dataclasses
 
 from minivm.bytecode import opcodes as op
 from minivm.bytecode.code import CodeObject, FreeVarSource
@@ -330,7 +330,7 @@ class _FunctionCompiler(n.Visitor):
             max_stack=0,
             source=self.owner.source,
         )
-        return attrs.evolve(code, max_stack=max_stack_depth(code), fast=fuse(code))
+        return dataclasses.replace(code, max_stack=max_stack_depth(code), fast=fuse(code))
 
     def _free_source(self, var: Variable) -> FreeVarSource:
         # How the *parent* finds this variable when it makes the closure.

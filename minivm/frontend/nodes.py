@@ -1,198 +1,241 @@
-"""The syntax tree: frozen attrs classes, each carrying the line and column it came from."""
+"""The syntax tree: frozen records, each carrying the line and column it came from.
+
+Nodes are plain classes with ``__slots__`` rather than attrs classes: attrs generates and
+compiles five methods per class when the module is imported, about 0.5 ms of CPU a class,
+which the 24 node classes paid on every ``minivm run`` (docs/performance.md, Start-up).
+"""
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from typing import ClassVar
 
-import attrs
 
-
-@attrs.frozen
 class Node:
-    """Base of every syntax-tree node: a 1-based source position."""
+    """Base of every syntax-tree node: its fields, then a 1-based source position.
 
-    line: int = attrs.field(kw_only=True)
-    column: int = attrs.field(kw_only=True)
+    A subclass names its fields once, in constructor order, as ``__slots__ = _fields = (...)``:
+    ``Binary("+", left, right, line=1, column=3)``; ``line`` and ``column`` are keyword-only.
+    Nodes are frozen (assigning a field raises ``AttributeError``) and compare, hash and
+    print by class, fields and position, as the attrs classes they replace did. Raises
+    ``TypeError`` when the number of fields given is wrong.
+    """
+
+    __slots__ = ("column", "line")
+    _fields: tuple[str, ...] = ()
+
+    def __init__(self, *values: object, line: int, column: int) -> None:
+        names = self._fields
+        if len(values) != len(names):
+            raise TypeError(f"{type(self).__name__} takes {len(names)} fields {names}, got {len(values)}")
+        init = object.__setattr__  # __setattr__ below refuses: the node is frozen
+        for name, value in zip(names, values, strict=True):
+            init(self, name, value)
+        init(self, "line", line)
+        init(self, "column", column)
+
+    def fields(self) -> tuple[object, ...]:
+        """The node's own fields (not its position), in ``_fields`` order."""
+        return tuple(getattr(self, name) for name in self._fields)
+
+    def __setattr__(self, name: str, value: object) -> None:
+        raise AttributeError(f"{type(self).__name__} is frozen: cannot set {name!r}")
+
+    def __delattr__(self, name: str) -> None:
+        raise AttributeError(f"{type(self).__name__} is frozen: cannot delete {name!r}")
+
+    def __eq__(self, other: object) -> bool:
+        if other.__class__ is not self.__class__:
+            return NotImplemented
+        return (self.line, self.column, *self.fields()) == (other.line, other.column, *other.fields())  # type: ignore[attr-defined]
+
+    def __hash__(self) -> int:
+        return hash((self.__class__, self.line, self.column, *self.fields()))
+
+    def __repr__(self) -> str:
+        shown = [f"{name}={getattr(self, name)!r}" for name in ("line", "column", *self._fields)]
+        return f"{type(self).__name__}({', '.join(shown)})"
 
 
 # ---------------------------------------------------------------- expressions
 
 
-@attrs.frozen
 class Literal(Node):
     """``nil``, ``true``, an int, a float or a string."""
 
+    __slots__ = _fields = ("value",)
     value: object
 
 
-@attrs.frozen
 class Name(Node):
     """A variable reference."""
 
+    __slots__ = _fields = ("name",)
     name: str
 
 
-@attrs.frozen
 class ListLit(Node):
     """``[a, b, ...]``."""
 
+    __slots__ = _fields = ("items",)
     items: tuple[Node, ...]
 
 
-@attrs.frozen
 class MapLit(Node):
     """``{k: v, ...}`` as key/value pairs in source order."""
 
+    __slots__ = _fields = ("pairs",)
     pairs: tuple[tuple[Node, Node], ...]
 
 
-@attrs.frozen
 class Binary(Node):
     """An arithmetic or comparison operator; ``op`` is its source spelling (``+``, ``<=``...)."""
 
+    __slots__ = _fields = ("op", "left", "right")
     op: str
     left: Node
     right: Node
 
 
-@attrs.frozen
 class Logical(Node):
     """Short-circuit ``and`` / ``or``."""
 
+    __slots__ = _fields = ("op", "left", "right")
     op: str
     left: Node
     right: Node
 
 
-@attrs.frozen
 class Unary(Node):
     """``-x`` or ``not x``."""
 
+    __slots__ = _fields = ("op", "operand")
     op: str
     operand: Node
 
 
-@attrs.frozen
 class Call(Node):
     """``callee(args...)``."""
 
+    __slots__ = _fields = ("callee", "args")
     callee: Node
     args: tuple[Node, ...]
 
 
-@attrs.frozen
 class Index(Node):
     """``target[index]``."""
 
+    __slots__ = _fields = ("target", "index")
     target: Node
     index: Node
 
 
-@attrs.frozen
 class FnExpr(Node):
     """A function literal; ``name`` is empty for an anonymous ``fn``."""
 
+    __slots__ = _fields = ("name", "params", "body")
     name: str
     params: tuple[str, ...]
     body: Block
 
 
-@attrs.frozen
 class Spawn(Node):
     """``spawn f(args)``: the call runs on a new thread."""
 
+    __slots__ = _fields = ("call",)
     call: Call
 
 
 # ---------------------------------------------------------------- statements
 
 
-@attrs.frozen
 class Block(Node):
     """``{ statements }``: a scope."""
 
+    __slots__ = _fields = ("body",)
     body: tuple[Node, ...]
 
 
-@attrs.frozen
 class Let(Node):
     """``let name = value;``."""
 
+    __slots__ = _fields = ("name", "value")
     name: str
     value: Node
 
 
-@attrs.frozen
 class FnDecl(Node):
     """``fn name(params) { body }``: declares ``name`` like ``let``."""
 
+    __slots__ = _fields = ("function",)
     function: FnExpr
 
 
-@attrs.frozen
 class Assign(Node):
-    """``target = value;`` or, with ``op`` set, ``target op= value;``."""
+    """``target = value;`` (``op`` None) or ``target op= value;`` (``op`` the operator, ``+``...)."""
 
+    __slots__ = _fields = ("target", "value", "op")
     target: Node
     value: Node
-    op: str | None = None
+    op: str | None
 
 
-@attrs.frozen
 class If(Node):
     """``if cond { } else ...``; ``orelse`` is a Block, an If, or None."""
 
+    __slots__ = _fields = ("cond", "then", "orelse")
     cond: Node
     then: Block
     orelse: Node | None
 
 
-@attrs.frozen
 class While(Node):
     """``while cond { body }``."""
 
+    __slots__ = _fields = ("cond", "body")
     cond: Node
     body: Block
 
 
-@attrs.frozen
 class For(Node):
     """``for var in iterable { body }``."""
 
+    __slots__ = _fields = ("var", "iterable", "body")
     var: str
     iterable: Node
     body: Block
 
 
-@attrs.frozen
 class Break(Node):
     """``break;``."""
 
+    __slots__ = _fields = ()
 
-@attrs.frozen
+
 class Continue(Node):
     """``continue;``."""
 
+    __slots__ = _fields = ()
 
-@attrs.frozen
+
 class Return(Node):
     """``return value;`` (value is None for a bare ``return;``)."""
 
+    __slots__ = _fields = ("value",)
     value: Node | None
 
 
-@attrs.frozen
 class ExprStmt(Node):
     """An expression evaluated for its effect."""
 
+    __slots__ = _fields = ("expr",)
     expr: Node
 
 
-@attrs.frozen
 class Program(Node):
     """A whole file."""
 
+    __slots__ = _fields = ("body", "file")
     body: tuple[Node, ...]
     file: str
 
@@ -244,10 +287,8 @@ class Visitor:
 
 
 # The fields that may hold nodes, per node class (position fields left out): computed once.
-# The classes are read from this module's names, not ``Node.__subclasses__()``: attrs
-# replaces each class by a slotted copy, and the originals linger there until collected.
 _NODE_FIELDS: dict[type, tuple[str, ...]] = {
-    cls: tuple(f.name for f in attrs.fields(cls) if f.name not in ("line", "column"))
+    cls: cls._fields
     for cls in list(globals().values())
     if isinstance(cls, type) and issubclass(cls, Node) and cls is not Node
 }

@@ -20,17 +20,16 @@ answer, and hashing a subtree by value would cost its whole size per look-up.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Mapping
 from types import MappingProxyType
-
-import attrs
 
 from minivm.errors import SourceError
 from minivm.frontend import nodes as n
 from minivm.source import SourceFile
 
 
-@attrs.frozen(eq=False)
+@dataclasses.dataclass(frozen=True, eq=False)
 class Variable:
     """A declared local variable (parameter, ``let``, ``fn`` or ``for`` variable) of the
     function numbered ``function``, in local slot ``slot``. ``captured``: a nested function
@@ -44,7 +43,7 @@ class Variable:
     needs_clear: bool
 
 
-@attrs.frozen(eq=False)
+@dataclasses.dataclass(frozen=True, eq=False)
 class FunctionScope:
     """The resolved names of one function (or of the file's top level, ``is_main``):
     ``number`` (the file's top level is 0, then functions in source order), its enclosing
@@ -70,7 +69,7 @@ class FunctionScope:
         raise ValueError(f"{var.name!r} is not captured by function {self.number}")
 
 
-@attrs.frozen
+@dataclasses.dataclass(frozen=True)
 class Reference:
     """What one name reference resolved to: ``var`` is None for a global; ``checked``: the
     read must check the variable has been given a value (it may run before its declaration,
@@ -80,7 +79,7 @@ class Reference:
     checked: bool
 
 
-@attrs.frozen(eq=False)
+@dataclasses.dataclass(frozen=True, eq=False)
 class Resolution:
     """Everything name resolution decided for one file, read-only. Every look-up takes the
     node it is about and raises ``KeyError`` for a node the resolver never saw."""
@@ -122,7 +121,7 @@ def resolve(program: n.Program, source: SourceFile) -> Resolution:
 # ---------------------------------------------------------------- the pass's working state
 
 
-@attrs.define(eq=False)
+@dataclasses.dataclass(eq=False)
 class _Var:
     name: str
     slot: int
@@ -132,12 +131,12 @@ class _Var:
     needs_clear: bool = False
 
 
-@attrs.define(eq=False)
+@dataclasses.dataclass(eq=False)
 class _Function:
     number: int
     parent: _Function | None
-    local_names: list[str] = attrs.Factory(list)
-    free: list[_Var] = attrs.Factory(list)
+    local_names: list[str] = dataclasses.field(default_factory=list)
+    free: list[_Var] = dataclasses.field(default_factory=list)
 
     def new_slot(self, name: str) -> int:
         # Slots are never reused: simple and safe.
@@ -317,11 +316,11 @@ class _Resolver(n.Visitor):
 
         return Resolution(
             main=scopes[main.number],
-            references=MappingProxyType({k: Reference(maybe(v), c) for k, (v, c) in self.references.items()}),
-            declarations=MappingProxyType({k: maybe(v) for k, v in self.declarations.items()}),
-            block_variables=MappingProxyType({k: tuple(map(frozen, v)) for k, v in self.block_vars.items()}),
-            functions=MappingProxyType({k: scopes[f.number] for k, f in self.functions.items()}),
-            parameters=MappingProxyType({k: tuple(map(frozen, v)) for k, v in self.param_vars.items()}),
+            _references=MappingProxyType({k: Reference(maybe(v), c) for k, (v, c) in self.references.items()}),
+            _declarations=MappingProxyType({k: maybe(v) for k, v in self.declarations.items()}),
+            _block_variables=MappingProxyType({k: tuple(map(frozen, v)) for k, v in self.block_vars.items()}),
+            _functions=MappingProxyType({k: scopes[f.number] for k, f in self.functions.items()}),
+            _parameters=MappingProxyType({k: tuple(map(frozen, v)) for k, v in self.param_vars.items()}),
         )
 
 

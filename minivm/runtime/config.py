@@ -10,7 +10,7 @@ rest of the VM can trust the fields. The settings mirror CPython's own knobs:
 
 from __future__ import annotations
 
-import attrs
+import dataclasses
 
 # Where the check may fall: after any instruction, or only at a function's entry and backward
 # jumps (CPython 3.10+'s eval breaker placement).
@@ -24,7 +24,7 @@ def check_interval_value(interval: int) -> int:
     return interval
 
 
-@attrs.define
+@dataclasses.dataclass
 class VMConfig:
     """Everything a run can be configured with (the command line's options).
 

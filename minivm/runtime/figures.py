@@ -9,15 +9,14 @@ nanoseconds of ``time.perf_counter_ns`` (the clock the trace events are stamped 
 
 from __future__ import annotations
 
+import dataclasses
 from typing import TYPE_CHECKING
-
-import attrs
 
 if TYPE_CHECKING:
     from minivm.runtime.machine import Machine
 
 
-@attrs.frozen
+@dataclasses.dataclass(frozen=True)
 class ThreadFigures:
     """One guest thread's counts: instructions and checks (ticks), GIL acquisitions, time
     held and waited (ns), every wait (ns), releases by reason, its priority, and whether it
@@ -35,7 +34,7 @@ class ThreadFigures:
     failed: bool
 
 
-@attrs.frozen
+@dataclasses.dataclass(frozen=True)
 class RunFigures:
     """A whole run's counts: its settings (policy name, check interval in ticks, switch
     interval in seconds), whether the policy uses a GIL, when the run started and ended (ns),

@@ -15,21 +15,20 @@ under the ``none`` policy the audit shows the damage.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Iterable, Iterator
-
-import attrs
 
 from minivm.runtime.values import HEAP_TYPES, Cell, Function, MvList, MvMap, type_name
 
 
-@attrs.define
+@dataclasses.dataclass
 class AuditReport:
     """What ``Heap.audit`` found: objects whose stored count differs from the references
     actually found, and references to objects that were already freed."""
 
     live: int
-    wrong_counts: list[str] = attrs.Factory(list)
-    dangling: list[str] = attrs.Factory(list)
+    wrong_counts: list[str] = dataclasses.field(default_factory=list)
+    dangling: list[str] = dataclasses.field(default_factory=list)
 
     @property
     def ok(self) -> bool:

@@ -13,7 +13,7 @@ deadlock, a failed audit or a VM bug, 130 interrupted (Ctrl-C).
 
 from __future__ import annotations
 
-import attrs
+import dataclasses
 
 from minivm.errors import GuestError, InternalError, format_guest_error, format_internal_error
 from minivm.runtime.figures import RunFigures
@@ -31,7 +31,7 @@ def is_vm_bug(error: BaseException | None) -> bool:
     )
 
 
-@attrs.frozen
+@dataclasses.dataclass(frozen=True)
 class RunOutcome:
     """One finished (or interrupted) run.
 
