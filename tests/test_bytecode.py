@@ -231,6 +231,30 @@ def test_fused_program_uses_every_fused_opcode():
                 assert isinstance(record, op.OPCODES[opcode].fused.record)
 
 
+def test_fused_declarations_are_consistent():
+    for info in op.FUSED_OPCODES:
+        declared = info.fused
+        assert attrs.has(declared.record)
+        assert info.width == len(declared.replaces) > 1
+        # Every plain opcode a declaration names exists, and a loop form begins with its jump.
+        named = {name for allowed in declared.replaces for name in allowed}
+        assert all(name in op.BY_NAME and op.BY_NAME[name].width == 1 for name in named)
+        assert (declared.replaces[0] == ("JUMP",)) == declared.loop
+    # Each loop form runs a head declared as its own sequence after the jump.
+    heads = {info.fused.replaces: info for info in op.FUSED_OPCODES if not info.fused.loop}
+    for loop in (info for info in op.FUSED_OPCODES if info.fused.loop):
+        assert heads[loop.fused.replaces[1:]].fused.record is loop.fused.record
+
+
+def test_verifier_rejects_a_loop_form_whose_target_is_not_its_head():
+    code, fast = fused_form("fn f(n) { while n > 0 { n = n - 1; } return n; }")
+    assert fast[0][0] == op.COMPARE_LOCAL_CONST_JUMP
+    unfused = list(fast)
+    unfused[0] = code.instructions[0]
+    with pytest.raises(InternalError, match="its target does not hold the fused instruction it runs"):
+        check_fused(code, tuple(unfused))
+
+
 def test_fused_sequences_on_two_locals_are_left_plain():
     # Measured not to pay (docs/performance.md): only the store `j += i` is fused.
     code = compile_source("fn f(i, n) { while i < n { i += n; } return i + n; }", "t.mv").nested()[0]

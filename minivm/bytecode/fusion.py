@@ -34,11 +34,14 @@ COMPARISONS = frozenset(op.BY_NAME[name].code for name in op.COMPARISONS)
 ARITHMETIC = frozenset(op.BY_NAME[name].code for name in op.ARITHMETIC)
 
 _CODE = {info.name: info.code for info in op.FUSED_OPCODES}
-# A back jump to a fused test (or for step) runs it too: the loop form of each.
+# A back jump to a fused test (or for step) runs it too: the loop form of each head is the
+# fused opcode declared as a JUMP followed by the head's own sequence.
 _LOOP_FORM = {
-    _CODE["COMPARE_LOCAL_CONST_JUMP"]: _CODE["LOOP_COMPARE_LOCAL_CONST"],
-    _CODE["COMPARE_LOCAL_GLOBAL_JUMP"]: _CODE["LOOP_COMPARE_LOCAL_GLOBAL"],
-    _CODE["FOR_ITER_STORE_LOCAL"]: _CODE["LOOP_FOR_ITER_STORE_LOCAL"],
+    head.code: loop.code
+    for loop in op.FUSED_OPCODES
+    if loop.fused.loop  # type: ignore[union-attr]
+    for head in op.FUSED_OPCODES
+    if head.fused.replaces == loop.fused.replaces[1:]  # type: ignore[union-attr]
 }
 
 

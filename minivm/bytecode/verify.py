@@ -60,7 +60,8 @@ def check_fused(code: CodeObject, fast: tuple[tuple[int, object], ...]) -> None:
     one must be a fused opcode carrying its declared record type, stand on plain
     instructions its declaration allows, position by position, and contain no jump target
     past its first instruction (a loop form: none past the test it jumps to), so the check
-    can always land where counting plain instructions puts it. Raises ``InternalError``."""
+    can always land where counting plain instructions puts it; a loop form's target must hold
+    the fused head it runs, with the same record. Raises ``InternalError``."""
     plain = code.instructions
     if len(fast) != len(plain):
         raise InternalError(f"{code.display_name}: fast form has {len(fast)} instructions, not {len(plain)}")
@@ -79,6 +80,12 @@ def check_fused(code: CodeObject, fast: tuple[tuple[int, object], ...]) -> None:
         for allowed, at in zip(declared.replaces, covered, strict=True):
             if op.OPCODES[plain[at][0]].name not in allowed:
                 raise InternalError(f"{where}: offset {at} holds {op.OPCODES[plain[at][0]].name}")
+        if declared.loop:
+            # The loop form runs the fused head at its target, record and all.
+            head, head_record = fast[covered[1]]
+            head_info = op.OPCODES[head].fused
+            if head_info is None or head_info.replaces != declared.replaces[1:] or head_record != record:
+                raise InternalError(f"{where}: its target does not hold the fused instruction it runs")
         # A loop form's jump lands on its test's first instruction; anything else inside
         # would let a jump skip part of what the fused instruction charges for.
         inside = covered[2:] if declared.loop else covered[1:]

@@ -23,7 +23,10 @@ Design note
 * **Fused instructions** (``bytecode.fusion``) do the work of several plain ones and
   charge all their ticks. One runs only if the budget holds all its ticks; if the check
   falls inside it, the loop runs the plain code up to the check instead, so the check falls
-  exactly where the per-instruction count says.
+  exactly where the per-instruction count says. Each carries the operand record the opcode
+  table declares for it (``opcodes.ConstTest``...), read by field name: a slotted attribute
+  read costs what indexing a tuple does (CPython 3.11 specialises both). Only those that
+  measurably pay on the benchmark suite exist (docs/performance.md).
 * **Errors.** A guest error is a ``GuestError`` raised by a handler; the ``except`` at the
   bottom records where the thread was and re-raises it with the call chain attached.
 """
