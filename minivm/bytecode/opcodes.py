@@ -107,9 +107,10 @@ _TABLE: list[tuple] = [
 # the verifier read the row. Only those that measurably pay on the interpreter are kept
 # (docs/performance.md, "The fused instructions, measured one by one").
 #
-# A record is an attrs frozen slotted class: CPython 3.11 specialises a slot read
+# A record is a frozen slotted class (``_Record``): CPython 3.11 specialises a slot read
 # (``LOAD_ATTR_SLOT``) to about the cost of indexing a tuple, so named fields cost the loop
-# nothing measurable. A loop's back jump fused with a test carries the same record type as
+# nothing measurable, and a plain class costs start-up ~15 us where an attrs or dataclass
+# class costs ~0.5 ms. A loop's back jump fused with a test carries the same record type as
 # the test itself: one handler serves both, and one type keeps its attribute reads
 # monomorphic.
 
@@ -120,89 +121,94 @@ ARITHMETIC = ("ADD", "SUB", "MUL")
 INT_BINARY = (*ARITHMETIC, "FLOOR_DIV", "MOD", *COMPARISONS)
 
 
-@attrs.frozen
-class ConstTest:
+class _Record:
+    """A frozen record whose fields are its ``__slots__``, built by keyword (every field, no
+    other: ``TypeError`` otherwise); equal and hashed by value."""
+
+    __slots__ = ()
+
+    def __init__(self, **fields: object) -> None:
+        if fields.keys() != set(self.__slots__):
+            raise TypeError(f"{type(self).__name__} takes the fields {', '.join(self.__slots__)}")
+        for name in self.__slots__:
+            object.__setattr__(self, name, fields[name])
+
+    def __setattr__(self, name: str, value: object) -> None:
+        raise AttributeError(f"{type(self).__name__} is frozen")
+
+    def values(self) -> tuple:
+        """The fields' values, in declaration order."""
+        return tuple(getattr(self, name) for name in self.__slots__)
+
+    def __eq__(self, other: object) -> bool:
+        return other.__class__ is self.__class__ and self.values() == other.values()  # type: ignore[attr-defined]
+
+    def __hash__(self) -> int:
+        return hash((self.__class__, self.values()))
+
+    def __repr__(self) -> str:
+        fields = ", ".join(f"{name}={getattr(self, name)!r}" for name in self.__slots__)
+        return f"{type(self).__name__}({fields})"
+
+
+class ConstTest(_Record):
     """``LOAD_LOCAL slot; LOAD_CONST const; <compare>; POP_JUMP_IF_FALSE target``.
 
-    ``fn`` is the host operator (``operator.lt``...) used when both operands are ints,
-    ``operation`` the plain opcode for every other case (``operations.binary``), ``after``
-    the offset after the test's four instructions (where it goes on when true)."""
+    ``slot`` (int) a local slot, ``const`` the constant's value, ``fn`` the host operator
+    (``operator.lt``...) used when both operands are ints, ``target`` (offset) where a false
+    test jumps, ``operation`` the plain opcode for every other case (``operations.binary``),
+    ``after`` (offset) the one after the test's four instructions, where a true test goes."""
 
-    slot: int
-    const: object
-    fn: Callable[[int, int], bool]
-    target: int
-    operation: int
-    after: int
+    __slots__ = ("after", "const", "fn", "operation", "slot", "target")
 
 
-@attrs.frozen
-class GlobalTest:
+class GlobalTest(_Record):
     """``LOAD_LOCAL slot; LOAD_GLOBAL name; <compare>; POP_JUMP_IF_FALSE target`` (the global
     is only read: ``while j <= n`` on a global ``n``). Fields as ``ConstTest``; ``name`` is
     the global's name, looked up each time the test runs."""
 
-    slot: int
-    name: str
-    fn: Callable[[int, int], bool]
-    target: int
-    operation: int
-    after: int
+    __slots__ = ("after", "fn", "name", "operation", "slot", "target")
 
 
-@attrs.frozen
-class ConstArithStore:
-    """``LOAD_LOCAL slot; LOAD_CONST const; <arith>; STORE_LOCAL dest`` (``n = n - 1``)."""
+class ConstArithStore(_Record):
+    """``LOAD_LOCAL slot; LOAD_CONST const; <arith> (operation, fn); STORE_LOCAL dest``
+    (``n = n - 1``); ``fn`` is the host operator for two ints."""
 
-    slot: int
-    const: object
-    fn: Callable[[int, int], int]
-    dest: int
-    operation: int
+    __slots__ = ("const", "dest", "fn", "operation", "slot")
 
 
-@attrs.frozen
-class LocalsArithStore:
-    """``LOAD_LOCAL slot; LOAD_LOCAL other; <arith>; STORE_LOCAL dest`` (``j += i``)."""
+class LocalsArithStore(_Record):
+    """``LOAD_LOCAL slot; LOAD_LOCAL other; <arith> (operation, fn); STORE_LOCAL dest``
+    (``j += i``); ``fn`` is the host operator for two ints."""
 
-    slot: int
-    other: int
-    fn: Callable[[int, int], int]
-    dest: int
-    operation: int
+    __slots__ = ("dest", "fn", "operation", "other", "slot")
 
 
-@attrs.frozen
-class ConstBinary:
-    """``LOAD_LOCAL slot; LOAD_CONST const; <binary op>``: pushes the result (``n - 1``)."""
+class ConstBinary(_Record):
+    """``LOAD_LOCAL slot; LOAD_CONST const; <binary op> (operation, fn)``: pushes the result
+    (``n - 1``, ``i % 8``); ``fn`` is the host operator for two ints."""
 
-    slot: int
-    const: object
-    fn: Callable[[int, int], object]
-    operation: int
+    __slots__ = ("const", "fn", "operation", "slot")
 
 
-@attrs.frozen
-class ForStep:
-    """``FOR_ITER exit; STORE_LOCAL dest``: the next item straight into a local, or, when
-    the iterator is done, pop it and its iterable and go to ``exit``; ``after`` is the
-    offset after the ``STORE_LOCAL``."""
+class ForStep(_Record):
+    """``FOR_ITER exit; STORE_LOCAL dest``: the next item straight into local ``dest``, or,
+    when the iterator is done, pop it and its iterable and go to offset ``exit``; ``after``
+    is the offset after the ``STORE_LOCAL``."""
 
-    exit: int
-    dest: int
-    after: int
+    __slots__ = ("after", "dest", "exit")
 
 
-@attrs.frozen
-class FusedInfo:
-    """How a fused opcode is declared: its record type and, position by position, the plain
-    opcodes it may stand for (``replaces[i]``: the names allowed at its i-th instruction).
-    A loop form (``loop``) begins with the back ``JUMP``; the rest of ``replaces`` then lies
-    at the jump's target, not after the jump."""
+class FusedInfo(_Record):
+    """How a fused opcode is declared: its ``record`` type and, position by position, the
+    plain opcodes it may stand for (``replaces[i]``: the names allowed at its i-th
+    instruction). A ``loop`` form begins with the back ``JUMP``; the rest of ``replaces``
+    then lies at the jump's target, not after the jump."""
 
-    record: type
-    replaces: tuple[tuple[str, ...], ...]
-    loop: bool = False
+    __slots__ = ("loop", "record", "replaces")
+
+    def __init__(self, record: type, replaces: tuple[tuple[str, ...], ...], loop: bool = False) -> None:
+        super().__init__(record=record, replaces=replaces, loop=loop)
 
     @property
     def width(self) -> int:
