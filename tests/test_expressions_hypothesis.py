@@ -607,10 +607,11 @@ def test_generated_programs_verify_and_run(source):
         assert "error in thread 0: " in err, err
     else:
         assert err == ""
-    # The same program on the plain (unfused) instructions, checking at every instruction,
-    # prints the same.
-    again = run_source(source, policy="fifo", max_steps=200_000, check_interval=1, fused=False)
-    assert again == (status, out, err)
+    # The same program on the interpreter, on its fused code and on the plain instructions
+    # checking at every instruction, prints the same (the default engine never runs fused code).
+    fused = run_source(source, policy="fifo", max_steps=200_000, engine="interp")
+    again = run_source(source, policy="fifo", max_steps=200_000, check_interval=1, fused=False, engine="interp")
+    assert fused == again == (status, out, err)
 
 
 def test_program_generator_makes_loops_functions_and_closures():

@@ -92,16 +92,19 @@ def disassemble_one(code: CodeObject) -> list[str]:
 
 
 def _fused_lines(code: CodeObject) -> list[str]:
+    """One line per fused instruction in ``code.fast``: the plain offsets it stands for, as
+    its declaration in the opcode table gives them (a loop form: its jump, then the jump's
+    target on)."""
     out = []
     for offset, (opcode, arg) in enumerate(code.fast):
         if (opcode, arg) != code.instructions[offset]:
             info = op.OPCODES[opcode]
-            if opcode in op.LOOP_OPCODES:
-                target = code.instructions[offset][1]
-                covered = f"{offset} and {target}-{target + info.width - 2}"
+            covered = info.fused.covered(offset, code.instructions[offset][1])  # type: ignore[union-attr]
+            if info.fused.loop:  # type: ignore[union-attr]
+                shown = f"{covered[0]} and {covered[1]}-{covered[-1]}"
             else:
-                covered = f"{offset}-{offset + info.width - 1}"
-            out.append(f"     {offset:6d}  {info.name} covers offsets {covered}")
+                shown = f"{covered[0]}-{covered[-1]}"
+            out.append(f"     {offset:6d}  {info.name} covers offsets {shown}")
     return out
 
 

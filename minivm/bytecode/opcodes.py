@@ -22,7 +22,7 @@ class Operand(enum.Enum):
     FREE = "free"  # index into the closure's captured cells
     JUMP = "jump"  # absolute instruction offset
     COUNT = "count"  # how many stack values the instruction takes
-    FUSED = "fused"  # a tuple of plain arguments for a fused instruction
+    FUSED = "fused"  # an operand record (declared below) for a fused instruction
 
 
 StackEffect = int | Callable[[int], int]
@@ -39,8 +39,10 @@ class OpInfo:
     doc: str
     # For jumps: the stack effect when the jump is taken (None for non-jumps).
     jump_effect: int | None = None
-    # For fused instructions: how many plain instructions this one stands for.
+    # For fused instructions: how many plain instructions this one stands for (its ticks),
+    # and its declaration (operand record, the plain opcodes it replaces).
     width: int = 1
+    fused: FusedInfo | None = None
 
     def stack_effect(self, arg: int) -> int:
         """The change in stack depth when the instruction falls through."""
@@ -95,35 +97,160 @@ _TABLE: list[tuple] = [
     ("FOR_ITER", Operand.JUMP, 1, "push the next item, or pop iterator and iterable and jump", -2),
 ]
 
-# Fused instructions (superinstructions) appear only in a code object's ``fast`` form; each
-# stands for ``width`` plain instructions on locals and constants and charges that many ticks.
-# They never write globals or cells (one test reads a global), so ``x += 1`` on shared state
-# stays a separate read and write. Argument: a tuple described in ``bytecode/fusion.py``.
+# -- Fused instructions (superinstructions) ------------------------------------------------
+# They appear only in a code object's ``fast`` form (``bytecode/fusion.py`` writes it), each
+# standing for the plain instructions its row lists and charging one tick per plain
+# instruction. They never write globals or cells (one test reads a global), so ``x += 1`` on
+# shared state stays a separate read and write. Each declares its operand record below: the
+# fuser builds it by field name, the interpreter reads it by field name, the disassembler and
+# the verifier read the row. Only those that measurably pay on the interpreter are kept
+# (docs/performance.md, "The fused instructions, measured one by one").
+#
+# A record is a frozen slotted class (``_Record``): CPython 3.11 specialises a slot read
+# (``LOAD_ATTR_SLOT``) to about the cost of indexing a tuple, so named fields cost the loop
+# nothing measurable, and a plain class costs start-up ~15 us where an attrs or dataclass
+# class costs ~0.5 ms. A loop's back jump fused with a test carries the same record type as
+# the test itself: one handler serves both, and one type keeps its attribute reads
+# monomorphic.
+
+COMPARISONS = ("LT", "LE", "GT", "GE", "EQ", "NE")
+ARITHMETIC = ("ADD", "SUB", "MUL")
+# Operations with an exact int fast path: no true division, and ``//`` and ``%`` only by a
+# constant non-zero int (the fuser's rule), so the fast path cannot divide by zero.
+INT_BINARY = (*ARITHMETIC, "FLOOR_DIV", "MOD", *COMPARISONS)
+
+
+class _Record:
+    """A frozen record whose fields are its ``__slots__``, built by keyword (every field, no
+    other: ``TypeError`` otherwise); equal and hashed by value."""
+
+    __slots__ = ()
+
+    def __init__(self, **fields: object) -> None:
+        if fields.keys() != set(self.__slots__):
+            raise TypeError(f"{type(self).__name__} takes the fields {', '.join(self.__slots__)}")
+        for name in self.__slots__:
+            object.__setattr__(self, name, fields[name])
+
+    def __setattr__(self, name: str, value: object) -> None:
+        raise AttributeError(f"{type(self).__name__} is frozen")
+
+    def values(self) -> tuple:
+        """The fields' values, in declaration order."""
+        return tuple(getattr(self, name) for name in self.__slots__)
+
+    def __eq__(self, other: object) -> bool:
+        return other.__class__ is self.__class__ and self.values() == other.values()  # type: ignore[attr-defined]
+
+    def __hash__(self) -> int:
+        return hash((self.__class__, self.values()))
+
+    def __repr__(self) -> str:
+        fields = ", ".join(f"{name}={getattr(self, name)!r}" for name in self.__slots__)
+        return f"{type(self).__name__}({fields})"
+
+
+class ConstTest(_Record):
+    """``LOAD_LOCAL slot; LOAD_CONST const; <compare>; POP_JUMP_IF_FALSE target``.
+
+    ``slot`` (int) a local slot, ``const`` the constant's value, ``fn`` the host operator
+    (``operator.lt``...) used when both operands are ints, ``target`` (offset) where a false
+    test jumps, ``operation`` the plain opcode for every other case (``operations.binary``),
+    ``after`` (offset) the one after the test's four instructions, where a true test goes."""
+
+    __slots__ = ("after", "const", "fn", "operation", "slot", "target")
+
+
+class GlobalTest(_Record):
+    """``LOAD_LOCAL slot; LOAD_GLOBAL name; <compare>; POP_JUMP_IF_FALSE target`` (the global
+    is only read: ``while j <= n`` on a global ``n``). Fields as ``ConstTest``; ``name`` is
+    the global's name, looked up each time the test runs."""
+
+    __slots__ = ("after", "fn", "name", "operation", "slot", "target")
+
+
+class ConstArithStore(_Record):
+    """``LOAD_LOCAL slot; LOAD_CONST const; <arith> (operation, fn); STORE_LOCAL dest``
+    (``n = n - 1``); ``fn`` is the host operator for two ints."""
+
+    __slots__ = ("const", "dest", "fn", "operation", "slot")
+
+
+class LocalsArithStore(_Record):
+    """``LOAD_LOCAL slot; LOAD_LOCAL other; <arith> (operation, fn); STORE_LOCAL dest``
+    (``j += i``); ``fn`` is the host operator for two ints."""
+
+    __slots__ = ("dest", "fn", "operation", "other", "slot")
+
+
+class ConstBinary(_Record):
+    """``LOAD_LOCAL slot; LOAD_CONST const; <binary op> (operation, fn)``: pushes the result
+    (``n - 1``, ``i % 8``); ``fn`` is the host operator for two ints."""
+
+    __slots__ = ("const", "fn", "operation", "slot")
+
+
+class ForStep(_Record):
+    """``FOR_ITER exit; STORE_LOCAL dest``: the next item straight into local ``dest``, or,
+    when the iterator is done, pop it and its iterable and go to offset ``exit``; ``after``
+    is the offset after the ``STORE_LOCAL``."""
+
+    __slots__ = ("after", "dest", "exit")
+
+
+class FusedInfo(_Record):
+    """How a fused opcode is declared: its ``record`` type and, position by position, the
+    plain opcodes it may stand for (``replaces[i]``: the names allowed at its i-th
+    instruction). A ``loop`` form begins with the back ``JUMP``; the rest of ``replaces``
+    then lies at the jump's target, not after the jump."""
+
+    __slots__ = ("loop", "record", "replaces")
+
+    def __init__(self, record: type, replaces: tuple[tuple[str, ...], ...], loop: bool = False) -> None:
+        super().__init__(record=record, replaces=replaces, loop=loop)
+
+    @property
+    def width(self) -> int:
+        """The plain instructions it stands for, which is also the ticks it charges."""
+        return len(self.replaces)
+
+    def covered(self, offset: int, target: int | None = None) -> tuple[int, ...]:
+        """The plain offsets a fused instruction at ``offset`` stands for; a loop form needs
+        its jump's ``target``."""
+        if self.loop:
+            assert target is not None
+            return (offset, *range(target, target + self.width - 1))
+        return tuple(range(offset, offset + self.width))
+
+
+_LOCAL, _CONST, _GLOBAL = ("LOAD_LOCAL",), ("LOAD_CONST",), ("LOAD_GLOBAL",)
+_TEST = (COMPARISONS, ("POP_JUMP_IF_FALSE",))
+_FOR = (("FOR_ITER",), ("STORE_LOCAL",))
 _FUSED: list[tuple] = [
-    # name, width, stack effect, doc
-    ("COMPARE_LOCAL_CONST_JUMP", 4, 0, "LOAD_LOCAL a; LOAD_CONST k; <compare>; POP_JUMP_IF_FALSE t"),
-    ("COMPARE_LOCALS_JUMP", 4, 0, "LOAD_LOCAL a; LOAD_LOCAL b; <compare>; POP_JUMP_IF_FALSE t"),
-    ("ARITH_LOCAL_CONST_STORE", 4, 0, "LOAD_LOCAL a; LOAD_CONST k; <arith>; STORE_LOCAL d"),
-    ("ARITH_LOCALS_STORE", 4, 0, "LOAD_LOCAL a; LOAD_LOCAL b; <arith>; STORE_LOCAL d"),
-    ("BINARY_LOCAL_CONST", 3, 1, "LOAD_LOCAL a; LOAD_CONST k; <binary op>"),
-    ("BINARY_LOCALS", 3, 1, "LOAD_LOCAL a; LOAD_LOCAL b; <binary op>"),
-    ("COMPARE_LOCAL_GLOBAL_JUMP", 4, 0, "LOAD_LOCAL a; LOAD_GLOBAL g; <compare>; POP_JUMP_IF_FALSE t"),
-    ("FOR_ITER_STORE_LOCAL", 2, 0, "FOR_ITER e; STORE_LOCAL x: the next item straight into a local"),
-    ("LOOP_FOR_ITER_STORE_LOCAL", 3, 0, "JUMP t; then at t: FOR_ITER e; STORE_LOCAL x (a for loop's back edge)"),
-    # A loop's back jump fused with the fused test at its target: one dispatch per iteration
-    # fewer. Width 5: the JUMP itself and the four instructions of the test it jumps to.
-    ("LOOP_COMPARE_LOCAL_CONST", 5, 0, "JUMP t; then at t: LOAD_LOCAL a; LOAD_CONST k; <compare>; POP_JUMP_IF_FALSE e"),
-    ("LOOP_COMPARE_LOCALS", 5, 0, "JUMP t; then at t: LOAD_LOCAL a; LOAD_LOCAL b; <compare>; POP_JUMP_IF_FALSE e"),
-    ("LOOP_COMPARE_LOCAL_GLOBAL", 5, 0,
-     "JUMP t; then at t: LOAD_LOCAL a; LOAD_GLOBAL g; <compare>; POP_JUMP_IF_FALSE e"),
+    # name, declaration, stack effect, doc
+    ("COMPARE_LOCAL_CONST_JUMP", FusedInfo(ConstTest, (_LOCAL, _CONST, *_TEST)), 0, "a test on a local and a constant"),
+    ("ARITH_LOCAL_CONST_STORE", FusedInfo(ConstArithStore, (_LOCAL, _CONST, ARITHMETIC, ("STORE_LOCAL",))), 0,
+     "local = local <arith> constant"),
+    ("ARITH_LOCALS_STORE", FusedInfo(LocalsArithStore, (_LOCAL, _LOCAL, ARITHMETIC, ("STORE_LOCAL",))), 0,
+     "local = local <arith> local"),
+    ("BINARY_LOCAL_CONST", FusedInfo(ConstBinary, (_LOCAL, _CONST, INT_BINARY)), 1, "push local <op> constant"),
+    ("COMPARE_LOCAL_GLOBAL_JUMP", FusedInfo(GlobalTest, (_LOCAL, _GLOBAL, *_TEST)), 0,
+     "a test on a local and a global, the global only read"),
+    ("FOR_ITER_STORE_LOCAL", FusedInfo(ForStep, _FOR), 0, "a for loop's step into a local"),
+    ("LOOP_FOR_ITER_STORE_LOCAL", FusedInfo(ForStep, (("JUMP",), *_FOR), loop=True), 0,
+     "a for loop's back jump with the step it jumps to"),
+    ("LOOP_COMPARE_LOCAL_CONST", FusedInfo(ConstTest, (("JUMP",), _LOCAL, _CONST, *_TEST), loop=True), 0,
+     "a while loop's back jump with the test it jumps to"),
+    ("LOOP_COMPARE_LOCAL_GLOBAL", FusedInfo(GlobalTest, (("JUMP",), _LOCAL, _GLOBAL, *_TEST), loop=True), 0,
+     "a while loop's back jump with the test (on a global) it jumps to"),
 ]
 
 OPCODES: tuple[OpInfo, ...] = tuple(
     OpInfo(code, row[0], row[1], row[2], row[3], row[4] if len(row) > 4 else None)
     for code, row in enumerate(_TABLE)
 ) + tuple(
-    OpInfo(len(_TABLE) + i, name, Operand.FUSED, effect, doc, None, width)
-    for i, (name, width, effect, doc) in enumerate(_FUSED)
+    OpInfo(len(_TABLE) + i, name, Operand.FUSED, effect, doc, None, fused.width, fused)
+    for i, (name, fused, effect, doc) in enumerate(_FUSED)
 )
 BY_NAME: dict[str, OpInfo] = {info.name: info for info in OPCODES}
 
@@ -137,7 +264,5 @@ FUSED_OPCODES = tuple(info for info in OPCODES if info.width > 1)
 # Fused opcodes are numbered after every plain one: the loop tells them apart with one compare.
 FIRST_FUSED = min(info.code for info in FUSED_OPCODES)
 # The fused back jumps: they cover their own offset and those of what they jump to.
-LOOP_OPCODES = frozenset(
-    info.code for info in FUSED_OPCODES if info.name.startswith("LOOP_")
-)
+LOOP_OPCODES = frozenset(info.code for info in FUSED_OPCODES if info.fused.loop)  # type: ignore[union-attr]
 assert all(info.code < FIRST_FUSED for info in PLAIN_OPCODES)

@@ -51,3 +51,43 @@ def max_stack_depth(code: CodeObject) -> int:
     """The deepest the stack gets in ``code``; verifies the code on the way."""
     depths = [d for d in stack_depths(code) if d is not None]
     return max(depths, default=0) + 1
+
+
+def check_fused(code: CodeObject, fast: tuple[tuple[int, object], ...]) -> None:
+    """Check a fast form (``fusion.fuse``) against the fused opcodes' declarations.
+
+    ``fast`` must have the plain code's length; every instruction that differs from the plain
+    one must be a fused opcode carrying its declared record type, stand on plain
+    instructions its declaration allows, position by position, and contain no jump target
+    past its first instruction (a loop form: none past the test it jumps to), so the check
+    can always land where counting plain instructions puts it; a loop form's target must hold
+    the fused head it runs, with the same record. Raises ``InternalError``."""
+    plain = code.instructions
+    if len(fast) != len(plain):
+        raise InternalError(f"{code.display_name}: fast form has {len(fast)} instructions, not {len(plain)}")
+    targets = {arg for opcode, arg in plain if opcode in op.JUMP_OPCODES}
+    for offset, (opcode, record) in enumerate(fast):
+        if (opcode, record) == plain[offset]:
+            continue
+        info = op.OPCODES[opcode]
+        where = f"{code.display_name}: {info.name} at offset {offset}"
+        declared = info.fused
+        if declared is None or record.__class__ is not declared.record:
+            raise InternalError(f"{where}: not a fused opcode with its declared record")
+        covered = declared.covered(offset, plain[offset][1])
+        if covered[-1] >= len(plain):
+            raise InternalError(f"{where}: runs past the end of the code")
+        for allowed, at in zip(declared.replaces, covered, strict=True):
+            if op.OPCODES[plain[at][0]].name not in allowed:
+                raise InternalError(f"{where}: offset {at} holds {op.OPCODES[plain[at][0]].name}")
+        if declared.loop:
+            # The loop form runs the fused head at its target, record and all.
+            head, head_record = fast[covered[1]]
+            head_info = op.OPCODES[head].fused
+            if head_info is None or head_info.replaces != declared.replaces[1:] or head_record != record:
+                raise InternalError(f"{where}: its target does not hold the fused instruction it runs")
+        # A loop form's jump lands on its test's first instruction; anything else inside
+        # would let a jump skip part of what the fused instruction charges for.
+        inside = covered[2:] if declared.loop else covered[1:]
+        if targets.intersection(inside):
+            raise InternalError(f"{where}: a jump lands inside it")

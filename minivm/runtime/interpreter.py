@@ -23,7 +23,10 @@ Design note
 * **Fused instructions** (``bytecode.fusion``) do the work of several plain ones and
   charge all their ticks. One runs only if the budget holds all its ticks; if the check
   falls inside it, the loop runs the plain code up to the check instead, so the check falls
-  exactly where the per-instruction count says.
+  exactly where the per-instruction count says. Each carries the operand record the opcode
+  table declares for it (``opcodes.ConstTest``...), read by field name: a slotted attribute
+  read costs what indexing a tuple does (CPython 3.11 specialises both). Only those that
+  measurably pay on the benchmark suite exist (docs/performance.md).
 * **Errors.** A guest error is a ``GuestError`` raised by a handler; the ``except`` at the
   bottom records where the thread was and re-raises it with the call chain attached.
 """
@@ -37,14 +40,12 @@ from minivm.bytecode.opcodes import (
     ARITH_LOCAL_CONST_STORE,
     ARITH_LOCALS_STORE,
     BINARY_LOCAL_CONST,
-    BINARY_LOCALS,
     BUILD_LIST,
     BUILD_MAP,
     CALL,
     CLEAR_LOCAL,
     COMPARE_LOCAL_CONST_JUMP,
     COMPARE_LOCAL_GLOBAL_JUMP,
-    COMPARE_LOCALS_JUMP,
     DEFINE_GLOBAL,
     DIV,
     DUP2,
@@ -69,7 +70,6 @@ from minivm.bytecode.opcodes import (
     LOAD_LOCAL_CHECKED,
     LOOP_COMPARE_LOCAL_CONST,
     LOOP_COMPARE_LOCAL_GLOBAL,
-    LOOP_COMPARE_LOCALS,
     LOOP_FOR_ITER_STORE_LOCAL,
     LT,
     MAKE_CELL,
@@ -203,92 +203,66 @@ def execute(vm: Machine, thread: GuestThread, frames: list[Frame] | None = None,
                     instrs = code.instructions
                     continue
                 # Fused instructions (bytecode.fusion): in loops they are most of what runs.
+                # ``arg`` is the operand record the opcode table declares for each.
                 if op is LOOP_COMPARE_LOCAL_CONST or op is COMPARE_LOCAL_CONST_JUMP:
-                    a = local[arg[0]]
-                    b = arg[1]
-                    ticks -= arg[6]
+                    a = local[arg.slot]
+                    b = arg.const
+                    ticks -= extra_ticks[op]
                     if a.__class__ is int and b.__class__ is int:
-                        pc = arg[5] if arg[2](a, b) else arg[3]
+                        pc = arg.after if arg.fn(a, b) else arg.target
                     else:
-                        pc = arg[5] - 3  # an error names the test's line, not the back jump's
-                        pc = arg[5] if ops.binary(arg[4], heap, a, b) else arg[3]
+                        pc = arg.after - 3  # an error names the test's line, not the back jump's
+                        pc = arg.after if ops.binary(arg.operation, heap, a, b) else arg.target
                 elif op is ARITH_LOCAL_CONST_STORE:
-                    a = local[arg[0]]
-                    b = arg[1]
+                    a = local[arg.slot]
+                    b = arg.const
                     ticks -= 3
                     pc += 3
                     if a.__class__ is int and b.__class__ is int:
-                        local[arg[3]] = arg[2](a, b)
+                        local[arg.dest] = arg.fn(a, b)
                     else:
-                        local[arg[3]] = ops.binary(arg[4], heap, a, b)
-                elif op is LOOP_FOR_ITER_STORE_LOCAL:
+                        local[arg.dest] = ops.binary(arg.operation, heap, a, b)
+                elif op is LOOP_FOR_ITER_STORE_LOCAL or op is FOR_ITER_STORE_LOCAL:
                     value = next(stack[-1], _DONE)
-                    ticks -= 1
+                    ticks -= extra_ticks[op] - 1  # the back jump, if any; the store is charged below
                     if value is _DONE:
                         del stack[-2:]
-                        pc = arg[0]
+                        pc = arg.exit
                     else:
                         ticks -= 1
-                        local[arg[1]] = value
-                        pc = arg[2]
+                        local[arg.dest] = value
+                        pc = arg.after
                 elif op is BINARY_LOCAL_CONST:
-                    a = local[arg[0]]
-                    b = arg[1]
+                    a = local[arg.slot]
+                    b = arg.const
                     ticks -= 2
                     pc += 2
                     if a.__class__ is int and b.__class__ is int:
-                        stack.append(arg[2](a, b))
+                        stack.append(arg.fn(a, b))
                     else:
-                        stack.append(ops.binary(arg[3], heap, a, b))
+                        stack.append(ops.binary(arg.operation, heap, a, b))
                 elif op is LOOP_COMPARE_LOCAL_GLOBAL or op is COMPARE_LOCAL_GLOBAL_JUMP:
-                    a = local[arg[0]]
-                    ticks -= arg[6]
+                    a = local[arg.slot]
+                    ticks -= extra_ticks[op]
                     try:
-                        b = globals_[arg[1]]
+                        b = globals_[arg.name]
                     except KeyError:
-                        pc = arg[5] - 3
-                        raise GuestError(f"undefined variable '{arg[1]}'") from None
+                        pc = arg.after - 3
+                        raise GuestError(f"undefined variable '{arg.name}'") from None
                     if a.__class__ is int and b.__class__ is int:
-                        pc = arg[5] if arg[2](a, b) else arg[3]
+                        pc = arg.after if arg.fn(a, b) else arg.target
                     else:
-                        pc = arg[5] - 3
-                        pc = arg[5] if ops.binary(arg[4], heap, a, b) else arg[3]
-                elif op is LOOP_COMPARE_LOCALS or op is COMPARE_LOCALS_JUMP:
-                    a = local[arg[0]]
-                    b = local[arg[1]]
-                    ticks -= arg[6]
-                    if a.__class__ is int and b.__class__ is int:
-                        pc = arg[5] if arg[2](a, b) else arg[3]
-                    else:
-                        pc = arg[5] - 3
-                        pc = arg[5] if ops.binary(arg[4], heap, a, b) else arg[3]
+                        pc = arg.after - 3
+                        pc = arg.after if ops.binary(arg.operation, heap, a, b) else arg.target
                 elif op is ARITH_LOCALS_STORE:
-                    a = local[arg[0]]
-                    b = local[arg[1]]
+                    a = local[arg.slot]
+                    b = local[arg.other]
                     ticks -= 3
                     pc += 3
                     if a.__class__ is int and b.__class__ is int:
-                        local[arg[3]] = arg[2](a, b)
+                        local[arg.dest] = arg.fn(a, b)
                     else:
-                        local[arg[3]] = ops.binary(arg[4], heap, a, b)
-                elif op is BINARY_LOCALS:
-                    a = local[arg[0]]
-                    b = local[arg[1]]
-                    ticks -= 2
-                    pc += 2
-                    if a.__class__ is int and b.__class__ is int:
-                        stack.append(arg[2](a, b))
-                    else:
-                        stack.append(ops.binary(arg[3], heap, a, b))
-                elif op is FOR_ITER_STORE_LOCAL:
-                    value = next(stack[-1], _DONE)
-                    if value is _DONE:
-                        del stack[-2:]
-                        pc = arg[0]
-                    else:
-                        ticks -= 1
-                        local[arg[1]] = value
-                        pc += 1
+                        local[arg.dest] = ops.binary(arg.operation, heap, a, b)
                 else:
                     vm.unknown_opcode(op)
             elif op is LOAD_GLOBAL:
