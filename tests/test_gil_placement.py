@@ -125,6 +125,28 @@ def test_ticks_battle_has_both_outcomes(tmp_path):
 
 
 @pytest.mark.timeout(120)
+@pytest.mark.parametrize("interval", ["1", "10"])
+def test_ticks_battle_bookkeeping_is_exact(tmp_path, interval):
+    # The releaser that wins its battle back records nothing under the mutex, and a waiter
+    # that beats it records the releaser's release for it; either way every acquisition of
+    # the GIL ends in exactly one release, and the holder's fields never go wrong (a wrong
+    # holder is an internal error, exit 1).
+    program = _write(tmp_path, "fn spin(n) { let s = 0; for i in range(n) { s += 1; } return s; }\n"
+                     "fn nap() { for i in range(20) { sleep(0.001); } }\n"
+                     "let ts = [spawn spin(40000), spawn spin(40000), spawn nap()];\n"
+                     "for t in ts { join(t); } print(\"done\");")  # fmt: skip
+    stats = tmp_path / "s.json"
+    result = run_minivm("run", "--policy", "ticks", "--check-interval", interval, "--stats-json", str(stats), program)
+    assert (result.returncode, result.stdout) == (0, "done\n"), result.stderr
+    figures = json.loads(stats.read_text())
+    for thread in figures["threads"]:
+        assert sum(thread["releases"].values()) == thread["acquisitions"], thread
+    ticks_released = sum(t["releases"].get("tick", 0) for t in figures["threads"])
+    assert 0 < figures["releaser_reacquired"] <= ticks_released
+    assert figures["switches"] > 3
+
+
+@pytest.mark.timeout(120)
 def test_timeline_shows_time_waiting_for_the_host(tmp_path):
     from minivm.observe.timeline import HOST, slices
 
