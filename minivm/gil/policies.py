@@ -191,8 +191,11 @@ class TicksPolicy(Policy):
     now */ PyThread_acquire_lock(interpreter_lock, 1);``). Who wins is decided by the lock
     and the OS: usually the releaser, which is already running (98.7% on CPython 2 in David
     Beazley's measurements), sometimes a waiter woken in time. The GIL's fields follow the
-    lock under ``mutex``: ``holder`` is set only by the thread that won ``battle``, and
-    cleared before ``battle`` is released.
+    lock under ``mutex``: ``holder`` is set only by the thread that won ``battle``. At a check
+    the releaser leaves its fields in place while it is out of the lock (nothing else stands
+    between its release and its re-acquire, as in ``ceval.c``); a waiter that wins records
+    the releaser's release before its own acquisition. With a trace or timeline on, the
+    release is recorded first, as separate events.
     """
 
     name = "ticks"
