@@ -301,6 +301,9 @@ class TimedPolicy(Policy):
     """
 
     name = "timed"
+    # A holder that dropped the GIL on request wakes this often (seconds) to notice an abort;
+    # the new holder's take wakes it at once (``switch_cond``), so no switch waits for this.
+    ABORT_POLL_S = 0.05
 
     def __init__(self, switch_interval: float):
         self.switch_interval = switch_interval
@@ -342,7 +345,7 @@ class TimedPolicy(Policy):
             gil.cond.notify()
             # FORCE_SWITCHING: do not compete until someone else has had the GIL.
             while gil.last_holder is thread and gil.waiters:
-                gil.switch_cond.wait(0.05)
+                gil.switch_cond.wait(self.ABORT_POLL_S)
                 _abort_if_stopping(thread)
             self.acquire(gil, thread)
 
