@@ -125,6 +125,53 @@ def test_ticks_battle_has_both_outcomes(tmp_path):
 
 
 @pytest.mark.timeout(120)
+@pytest.mark.parametrize("interval", ["1", "10"])
+def test_ticks_battle_bookkeeping_is_exact(tmp_path, interval):
+    # The releaser that wins its battle back records nothing under the mutex, and a waiter
+    # that beats it records the releaser's release for it; either way every acquisition of
+    # the GIL ends in exactly one release, and the holder's fields never go wrong (a wrong
+    # holder is an internal error, exit 1).
+    program = _write(tmp_path, "fn spin(n) { let s = 0; for i in range(n) { s += 1; } return s; }\n"
+                     "fn nap() { for i in range(20) { sleep(0.001); } }\n"
+                     "let ts = [spawn spin(40000), spawn spin(40000), spawn nap()];\n"
+                     "for t in ts { join(t); } print(\"done\");")  # fmt: skip
+    stats = tmp_path / "s.json"
+    result = run_minivm("run", "--policy", "ticks", "--check-interval", interval, "--stats-json", str(stats), program)
+    assert (result.returncode, result.stdout) == (0, "done\n"), result.stderr
+    figures = json.loads(stats.read_text())
+    for thread in figures["threads"]:
+        assert sum(thread["releases"].values()) == thread["acquisitions"], thread
+    ticks_released = sum(t["releases"].get("tick", 0) for t in figures["threads"])
+    assert 0 < figures["releaser_reacquired"] <= ticks_released
+    assert figures["switches"] > 3
+
+
+@pytest.mark.timeout(120)
+@pytest.mark.parametrize("policy", ["ticks", "timed"])
+def test_waiters_are_woken_by_the_release_not_by_the_abort_poll(monkeypatch, policy):
+    # With the abort polls at ten minutes, every GIL wait must still end when the GIL is
+    # released (ticks: the lock's release wakes a waiter; timed: the timed wait, the drop and
+    # the new holder's take wake each other). A wait that needed the poll would hang here
+    # until the pytest timeout.
+    from minivm import api
+    from minivm.gil.policies import TicksPolicy, TimedPolicy
+
+    monkeypatch.setattr(TicksPolicy, "ABORT_POLL_S", 600.0)
+    monkeypatch.setattr(TimedPolicy, "ABORT_POLL_S", 600.0)
+    source = (
+        "let done = false;\n"
+        "fn spin() { let n = 0; while not done { n += 1; } return n; }\n"
+        "fn io() { for i in range(20) { sleep(0.001); } done = true; }\n"
+        "let a = spawn spin(); let b = spawn spin(); let c = spawn io();\n"
+        "join(c); join(a); join(b); print(\"done\");\n"
+    )
+    result = api.run(source, policy=policy, switch_interval=0.001)
+    assert (result.exit_status, result.output) == (0, "done\n"), result.error_output
+    io_thread = next(t for t in result.stats["threads"] if t["id"] == 3)
+    assert io_thread["acquisitions"] >= 20
+
+
+@pytest.mark.timeout(120)
 def test_timeline_shows_time_waiting_for_the_host(tmp_path):
     from minivm.observe.timeline import HOST, slices
 

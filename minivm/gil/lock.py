@@ -168,6 +168,15 @@ class GIL:
         """At a check with someone waiting, the holder keeps the GIL (``releaser_reacquired``)."""
         self.releaser_reacquired += 1
 
+    def won_back(self, thread: GuestThread) -> None:
+        """The holder released the battle lock at a check and took it straight back, with
+        nobody else in between (``ticks``'s unobserved battle): counted as a tick release
+        and a re-acquisition, as ``vacate`` and ``grant`` would, without ``mutex`` (only the
+        holder writes these fields while it holds the GIL) and without any held-time split."""
+        self.releaser_reacquired += 1
+        thread.releases["tick"] = thread.releases.get("tick", 0) + 1
+        thread.acquisitions += 1
+
     def clear_drop_request(self) -> None:
         """Forget a drop request (the GIL changed hands, or nobody waits any more)."""
         self.drop_request = False

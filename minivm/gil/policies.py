@@ -186,8 +186,11 @@ class TicksPolicy(Policy):
     now */ PyThread_acquire_lock(interpreter_lock, 1);``). Who wins is decided by the lock
     and the OS: usually the releaser, which is already running (98.7% on CPython 2 in David
     Beazley's measurements), sometimes a waiter woken in time. The GIL's fields follow the
-    lock under ``mutex``: ``holder`` is set only by the thread that won ``battle``, and
-    cleared before ``battle`` is released.
+    lock under ``mutex``: ``holder`` is set only by the thread that won ``battle``. At a check
+    the releaser leaves its fields in place while it is out of the lock (nothing else stands
+    between its release and its re-acquire, as in ``ceval.c``); a waiter that wins records
+    the releaser's release before its own acquisition. With a trace or timeline on, the
+    release is recorded first, as separate events.
     """
 
     name = "ticks"
@@ -196,10 +199,13 @@ class TicksPolicy(Policy):
 
     def __init__(self) -> None:
         self.battle = threading.Lock()
+        # The holder that released ``battle`` at a check without first clearing the GIL's
+        # fields (the fast battle, see ``check``); written only by the owner of ``battle``.
+        self.releasing: GuestThread | None = None
 
     def acquire(self, gil: GIL, thread: GuestThread) -> None:
         if self.battle.acquire(blocking=False):
-            gil.grant(thread)
+            self._take_over(gil, thread)
             return
         gil.start_waiting(thread)
         gil.mutex.release()
@@ -209,6 +215,15 @@ class TicksPolicy(Policy):
         finally:
             gil.mutex.acquire()
         gil.stop_waiting(thread)
+        self._take_over(gil, thread)
+
+    def _take_over(self, gil: GIL, thread: GuestThread) -> None:
+        """``thread`` won ``battle`` (mutex held): record the releaser's release if the
+        releaser could not yet do it itself, then make ``thread`` the holder."""
+        releaser = self.releasing
+        if releaser is not None and gil.holder is releaser:
+            gil.vacate(releaser, "tick")
+        self.releasing = None
         gil.grant(thread)
 
     def release(self, gil: GIL, thread: GuestThread, reason: str) -> None:
@@ -218,10 +233,41 @@ class TicksPolicy(Policy):
     def check(self, gil: GIL, thread: GuestThread) -> None:
         if not gil.waiters:
             return
+        if gil.events is not None:
+            self._observed_battle(gil, thread)
+            return
+        # The fast battle: nothing but the lock itself between release and re-acquire, and
+        # no bookkeeping under ``mutex`` when the releaser wins (almost always), so the check
+        # costs what CPython 2's did: a release and an acquire. The GIL's fields still name
+        # the releaser while it is out of the lock; a waiter that wins clears them for it
+        # (``_take_over``), and whichever of the two reaches ``mutex`` first does it.
+        self.releasing = thread
+        # The battle: between these two lines a woken waiter may take the lock.
+        self.battle.release()
+        if self.battle.acquire(blocking=False):
+            if gil.holder is not thread:
+                # A waiter won in between and has already given the lock up again: this
+                # thread's release was recorded by that waiter; take over like any winner.
+                with gil.mutex:
+                    self._take_over(gil, thread)
+                return
+            self.releasing = None
+            # Won straight back: counted as a tick release and a re-acquisition, as the
+            # observed battle records them, without touching the waiters' mutex.
+            gil.won_back(thread)
+            return
+        with gil.mutex:
+            if gil.holder is thread:
+                gil.vacate(thread, "tick")
+                self.releasing = None
+            self.acquire(gil, thread)
+
+    def _observed_battle(self, gil: GIL, thread: GuestThread) -> None:
+        """The battle with every step recorded (a trace or a timeline is on): the release and
+        the re-acquisition are separate GIL events, so the fields change under ``mutex``."""
         with gil.mutex:
             gil.vacate(thread, "tick")
             contenders = len(gil.waiters)
-        # The battle: between these two lines a woken waiter may take the lock.
         self.battle.release()
         if self.battle.acquire(blocking=False):
             with gil.mutex:
@@ -248,6 +294,9 @@ class TimedPolicy(Policy):
     """
 
     name = "timed"
+    # A holder that dropped the GIL on request wakes this often (seconds) to notice an abort;
+    # the new holder's take wakes it at once (``switch_cond``), so no switch waits for this.
+    ABORT_POLL_S = 0.05
 
     def __init__(self, switch_interval: float):
         self.switch_interval = switch_interval
@@ -288,7 +337,7 @@ class TimedPolicy(Policy):
             gil.cond.notify()
             # FORCE_SWITCHING: do not compete until someone else has had the GIL.
             while gil.last_holder is thread and gil.waiters:
-                gil.switch_cond.wait(0.05)
+                gil.switch_cond.wait(self.ABORT_POLL_S)
                 gil.raise_if_stopping()
             self.acquire(gil, thread)
 
