@@ -24,7 +24,7 @@ def check_interval_value(interval: int) -> int:
     return interval
 
 
-@dataclasses.dataclass
+@dataclasses.dataclass(slots=True)
 class VMConfig:
     """Everything a run can be configured with (the command line's options).
 
