@@ -24,7 +24,7 @@ import io
 from typing import TYPE_CHECKING, TextIO
 
 from minivm.bytecode.code import CodeObject
-from minivm.errors import GuestError, MinivmError, split_source_lines
+from minivm.errors import GuestError, MinivmError
 
 if TYPE_CHECKING:
     from minivm.observe.events import EventBus
@@ -41,11 +41,6 @@ class Program:
     code: CodeObject
     filename: str
     source: str
-
-    @property
-    def source_lines(self) -> dict[str, list[str]]:
-        """``{filename: lines}``, for error messages that quote the source."""
-        return {self.filename: split_source_lines(self.source)}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -161,7 +156,7 @@ class Run:
         if bug is not None and not isinstance(bug, MinivmError):
             self.result = self._result(outcome)
             raise bug
-        render_outcome(outcome, machine.errors, machine.source_lines)
+        render_outcome(outcome, machine.errors)
         self.result = self._result(outcome)
         return self.result
 
@@ -221,7 +216,7 @@ def prepare(
     error_stream = io.StringIO() if stderr is None else None
     machine = Machine(
         config, stdout=stdout or captured, stderr=stderr or error_stream, events=bus,
-        source_lines=program.source_lines, policy=control,
+        policy=control,
     )  # fmt: skip
     return Run(machine, program, captured, error_stream, collector, own_bus)
 

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import dataclasses
 
-from minivm.source import SourceFile, displayable_line, render_location, split_lines
+from minivm.source import SourceFile, displayable_line, render_location
 
 
 class MinivmError(Exception):
@@ -87,12 +87,6 @@ class ThreadAbort(BaseException):
     ``raise_if_stopping``."""
 
 
-def split_source_lines(text: str) -> list[str]:
-    """The lines of ``text`` as a list (``minivm.source.split_lines``, which says how lines
-    are counted); kept for callers that still pass lines around."""
-    return list(split_lines(text))
-
-
 def format_source_error(error: SourceError) -> str:
     """``file:line:col: syntax error: message``, the line, and a caret under the column
     (``minivm.source.render_location``)."""
@@ -100,10 +94,10 @@ def format_source_error(error: SourceError) -> str:
     return render_location(loc.file, loc.line, loc.column, error.source_line, f"{error.kind}: {error.message}")
 
 
-def format_guest_error(error: GuestError, source_lines: dict[str, list[str]] | None = None) -> str:
+def format_guest_error(error: GuestError) -> str:
     """The runtime error, its thread, and the guest call chain (most recent call last), each
-    entry with its line of source, read from the entry's ``SourceFile``. ``source_lines``
-    (file name → lines) is only a fallback for entries that carry no source."""
+    entry with its line of source, read from the entry's ``SourceFile`` (an entry without
+    one, such as a spawned builtin's, shows no line)."""
     if error.thread_id is None:  # not one thread's error: a deadlock of all of them
         head = f"error: {error.message}"
     else:
@@ -116,7 +110,7 @@ def format_guest_error(error: GuestError, source_lines: dict[str, list[str]] | N
             lines.append(f"    {entry}")
             continue
         lines.append(f"    {entry.file}:{entry.line} in {entry.function}")
-        text = _line_text(entry, source_lines)
+        text = _line_text(entry)
         if text:
             lines.append(f"      {text}")
     return "\n".join(lines)
@@ -168,15 +162,10 @@ def elide_chain(chain: tuple[CallSite, ...]) -> list[CallSite | LeftOut]:
     return [*shown[:cut], LeftOut(hidden, repeats=False), *shown[resume:]]
 
 
-def _line_text(entry: CallSite, source_lines: dict[str, list[str]] | None) -> str:
-    if entry.source is not None:
-        return displayable_line(entry.source.line(entry.line).strip())
-    if not source_lines or entry.file not in source_lines:
+def _line_text(entry: CallSite) -> str:
+    if entry.source is None:
         return ""
-    lines = source_lines[entry.file]
-    if 1 <= entry.line <= len(lines):
-        return displayable_line(lines[entry.line - 1].strip())
-    return ""
+    return displayable_line(entry.source.line(entry.line).strip())
 
 
 def format_internal_error(error: BaseException) -> str:

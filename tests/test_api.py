@@ -92,13 +92,13 @@ def test_the_run_as_a_whole_is_printed_at_the_edge_not_by_the_vm():
 
     program = minivm.compile(DEADLOCK, filename="dl.mv")
     err = io.StringIO()
-    machine = Machine(stdout=io.StringIO(), stderr=err, source_lines=program.source_lines)
+    machine = Machine(stdout=io.StringIO(), stderr=err)
     machine.start(program.code)
     machine.wait()
     outcome = machine.finish()
     assert (outcome.exit_status, outcome.vm_bug, outcome.errors) == (1, None, (outcome.deadlock,))
     assert err.getvalue() == ""  # finishing prints nothing: the caller renders the outcome
-    render_outcome(outcome, machine.errors, machine.source_lines)
+    render_outcome(outcome, machine.errors)
     assert err.getvalue() == minivm.run(program).error_output
     assert err.getvalue().startswith("error: deadlock: every live thread is blocked")
 

@@ -68,7 +68,6 @@ class Machine:
         stdout: TextIO | None = None,
         stderr: TextIO | None = None,
         events=None,
-        source_lines: dict[str, list[str]] | None = None,
         policy: Policy | None = None,
     ):
         self.config = (config or VMConfig()).validate()
@@ -98,7 +97,6 @@ class Machine:
         self.streams = Streams(stdout, stderr, on_closed=lambda: self.abort(None))
         self.output = self.streams.output
         self.errors = self.streams.errors
-        self.source_lines = source_lines or {}
         self.aborting = False
         self.abort_error: BaseException | None = None
         self.failed = False
@@ -124,7 +122,7 @@ class Machine:
         self.start(code)
         self.wait()
         outcome = self.finish()
-        render_outcome(outcome, self.errors, self.source_lines)
+        render_outcome(outcome, self.errors)
         return outcome.exit_status
 
     def start(self, code: CodeObject) -> None:
@@ -202,7 +200,7 @@ class Machine:
         except GuestError as error:
             thread.error = error
             self.failed = True
-            self.errors.write_line(format_guest_error(error, self.source_lines))
+            self.errors.write_line(format_guest_error(error))
             if thread.tid == 0:
                 # A runtime error in the main thread ends the program at once.
                 self.abort(error)

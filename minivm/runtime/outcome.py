@@ -70,10 +70,10 @@ class RunOutcome:
         return self.figures.wall_ns / 1e9
 
 
-def render_outcome(outcome: RunOutcome, errors: Output, source_lines: dict[str, list[str]]) -> None:
+def render_outcome(outcome: RunOutcome, errors: Output) -> None:
     """Print what is said about a run as a whole on ``errors``, as ``minivm run`` prints it:
-    a VM bug (and nothing else), or a deadlock (with its threads' call chains, quoting
-    ``source_lines``) and then the heap audit's line. Runtime errors of guest threads were
+    a VM bug (and nothing else), or a deadlock (with its threads' call chains and their
+    lines) and then the heap audit's line. Runtime errors of guest threads were
     printed while the run went on and are not repeated."""
     bug = outcome.vm_bug
     if bug is not None:
@@ -81,7 +81,7 @@ def render_outcome(outcome: RunOutcome, errors: Output, source_lines: dict[str, 
         errors.flush()
         return
     if outcome.deadlock is not None:
-        errors.write_line(format_guest_error(outcome.deadlock, source_lines))
+        errors.write_line(format_guest_error(outcome.deadlock))
     if outcome.audit is not None:
         errors.write_line(outcome.audit.describe())
     errors.flush()
