@@ -71,10 +71,17 @@ class Result:
     error_output: str
     exit_status: int
     errors: tuple[GuestError, ...]
-    stats: dict
     events: list[dict] | None = None
     audit: AuditReport | None = None
     figures: RunFigures | None = None
+
+    @property
+    def stats(self) -> dict:
+        """The ``--stats-json`` object, made from ``figures`` when asked (so that a run that
+        reports no statistics never imports ``minivm.observe``: start-up time)."""
+        from minivm.observe.stats import collect
+
+        return collect(self.figures)
 
     @property
     def error(self) -> GuestError | None:
@@ -159,14 +166,11 @@ class Run:
         return self.result
 
     def _result(self, outcome) -> Result:
-        from minivm.observe.stats import collect
-
         return Result(
             output=self._captured.getvalue() if self._captured is not None else "",
             error_output=self._error_stream.getvalue() if self._error_stream is not None else "",
             exit_status=outcome.exit_status,
             errors=outcome.errors,
-            stats=collect(outcome.figures),
             events=self._collector.events if self._collector is not None else None,
             audit=outcome.audit,
             figures=outcome.figures,
