@@ -128,7 +128,7 @@ def _assert(thread: GuestThread, args: list) -> None:
 
 
 def _time(thread: GuestThread, args: list) -> float:
-    return thread.vm.clock()  # the host's monotonic clock, or a recorded one
+    return thread.vm.time_source()  # the host's monotonic clock, or a recorded one
 
 
 def _sleep(thread: GuestThread, args: list) -> None:

@@ -78,7 +78,7 @@ class Machine:
         # each budget and called at the end of each turn (``boundary``); None otherwise.
         self.turns = self.policy if self.policy.controls_turns else None
         # What ``time()`` returns: the host's clock, or a recorded one (minivm/schedule/).
-        self.clock = time.monotonic
+        self.time_source = time.monotonic
         self.events = events
         self.tracing = bool(events is not None and events.wants_instructions)
         self.engine = choose_engine(

@@ -7,7 +7,7 @@ Design note
   (its ``reason`` says how: ``blocking`` and ``exit`` end it by the thread's own doing, any
   other reason is a preemption). The turn's length is read from the thread's instruction
   count, which the machine brings up to date before every release. ``time()`` goes through
-  ``Machine.clock``, which the recorder wraps to keep each value it returns.
+  ``Machine.time_source``, which the recorder wraps to keep each value it returns.
 * **Why it does not change the run.** The recorder asks for no instruction events (so the
   loop keeps its budgets and fused instructions), never takes a lock of the VM, and only
   appends to lists: the run goes exactly as it would have, as tests/test_observation_integrity.py
@@ -52,14 +52,14 @@ class Recorder(Sink):
         if not machine.policy.uses_gil:
             raise ValueError("--record needs a GIL: under the none policy threads run at once, with no turns to record")
         self.machine = machine
-        host_clock = machine.clock
+        host_clock = machine.time_source
 
         def clock() -> float:
             value = host_clock()
             self.times.append(value)
             return value
 
-        machine.clock = clock
+        machine.time_source = clock
 
     def receive(self, event: dict) -> None:
         kind = event["event"]

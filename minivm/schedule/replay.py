@@ -177,7 +177,7 @@ class Replay:
                 machine.abort(None)
                 raise ThreadAbort from None
 
-        machine.clock = clock
+        machine.time_source = clock
 
     def divergence(self) -> Divergence | None:
         """The first point where the run left the schedule, or None if it followed it all."""
