@@ -18,6 +18,7 @@ from minivm.gil.lock import GIL
 from minivm.gil.policies import make_policy
 from minivm.observe.stats import collect
 from minivm.runtime.clock import TickClock
+from minivm.runtime.figures import take_figures
 from minivm.runtime.machine import Machine, VMConfig
 from minivm.runtime.threads import GuestThread
 
@@ -114,7 +115,7 @@ def test_the_clocks_count_every_instruction_and_check(policy, engine):
     assert machine.run(compile_source(PROGRAM, "t.mv")) == 0
     assert out.getvalue() == "64750\n"
     threads = machine.scheduler.threads
-    stats = collect(machine)
+    stats = collect(take_figures(machine))
     assert stats["instructions"] == sum(t.clock.instructions for t in threads) == machine.check.steps
     assert stats["tick_checks"] == sum(t.clock.checks for t in threads)
     for thread in threads:
