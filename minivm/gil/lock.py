@@ -35,6 +35,7 @@ from collections import deque
 from typing import TYPE_CHECKING
 
 from minivm.errors import InternalError, ThreadAbort
+from minivm.gil.parking import HostCondition
 
 if TYPE_CHECKING:
     from minivm.gil.policies import Policy
@@ -47,9 +48,9 @@ class GIL:
     def __init__(self, policy: Policy, mutex: threading.Lock, events=None):
         self.policy = policy
         self.mutex = mutex
-        self.cond = threading.Condition(mutex)
+        self.cond = HostCondition(mutex)
         # Signalled when the holder changes (CPython's switch_cond, for forced switching).
-        self.switch_cond = threading.Condition(mutex)
+        self.switch_cond = HostCondition(mutex)
         self.holder: GuestThread | None = None
         self.last_holder: GuestThread | None = None
         self.waiters: deque[GuestThread] = deque()
@@ -140,7 +141,7 @@ class GIL:
         """
         self.stop_waiting(chosen)
         self.grant(chosen, handoff=True)
-        chosen.wake.release()
+        chosen.wake.unpark()
 
     def resumed(self, thread: GuestThread) -> None:
         """``thread``, granted the GIL by a hand-off, runs again on its host thread (the time
@@ -152,7 +153,7 @@ class GIL:
         """Wait on ``thread``'s own wake lock with ``mutex`` released; return with it held."""
         self.mutex.release()
         try:
-            thread.wake.acquire()
+            thread.wake.park()
         finally:
             self.mutex.acquire()
 
@@ -160,7 +161,7 @@ class GIL:
         """A new thread's first wait (no mutex held): parked until its spawner made it
         runnable, then through ``mutex`` like every later wake-up, so that whatever the
         waker was doing under the mutex is finished before this thread looks at anything."""
-        thread.wake.acquire()
+        thread.wake.park()
         with self.mutex:
             pass
 

@@ -54,7 +54,7 @@ class Policy:
 
     def make_runnable(self, gil: GIL, thread: GuestThread) -> None:
         """The holder wakes ``thread``; by default it will compete for the GIL itself."""
-        thread.wake.release()
+        thread.wake.unpark()
 
     def resume(self, gil: GIL, thread: GuestThread) -> None:
         """``thread`` was woken; get the GIL back before running on."""
@@ -129,7 +129,7 @@ class HandoffPolicy(Policy):
     def make_runnable(self, gil: GIL, thread: GuestThread) -> None:
         if gil.holder is None and not gil.waiters:
             gil.grant(thread, handoff=True)
-            thread.wake.release()
+            thread.wake.unpark()
         else:
             gil.start_waiting(thread)
 

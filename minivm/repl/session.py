@@ -123,8 +123,8 @@ class Session:
         # The host's default stack, as for every guest thread (runtime/machine.py): nothing
         # the VM does on a guest thread recurses on the host.
         host = threading.Thread(target=body, name="minivm-0", daemon=True)
-        self.main.host = host
         host.start()
+        self.main.host_ident = host.ident
         interrupts = 0
         while True:
             try:

@@ -33,6 +33,7 @@ from minivm.errors import (
     format_guest_error,
 )
 from minivm.gil.lock import GIL
+from minivm.gil.parking import HostEvent
 from minivm.gil.policies import Policy, make_policy
 from minivm.runtime.check import TickCheck
 from minivm.runtime.config import VMConfig, check_interval_value
@@ -101,7 +102,7 @@ class Machine:
         self.abort_error: BaseException | None = None
         self.failed = False
         self.interrupted = False
-        self.finished = threading.Event()
+        self.finished = HostEvent()
         # The check and the tick budgets it sets (runtime/check.py, runtime/clock.py).
         self.check = TickCheck(self)
         self.main: GuestThread | None = None
@@ -132,8 +133,8 @@ class Machine:
         self.started_ns = time.perf_counter_ns()
         self.main = self.scheduler.new_main([frame])
         host = threading.Thread(target=self.thread_main, args=(self.main,), name="minivm-0", daemon=True)
-        self.main.host = host
         host.start()
+        self.main.host_ident = host.ident
 
     def wait(self) -> None:
         """Wait until every thread has ended or the run was aborted. On ``KeyboardInterrupt``

@@ -2,7 +2,7 @@
 
 Design note
 -----------
-* **One OS thread per guest thread** (``threading.Thread``, CPython's ``pthread_create``).
+* **One OS thread per guest thread** (``_thread.start_new_thread``, CPython's ``pthread_create``).
   A guest thread executes instructions only while it holds the GIL (``gil/lock.py``).
 * **Every guest thread gets the same room**: the host's default stack size and recursion
   limit, the main thread included. Nothing a guest thread does recurses on the host in
@@ -29,7 +29,7 @@ Design note
 
 from __future__ import annotations
 
-import threading
+import _thread
 import time
 from collections import deque
 from typing import TYPE_CHECKING
@@ -37,6 +37,7 @@ from typing import TYPE_CHECKING
 from minivm.bytecode import opcodes as op
 from minivm.bytecode.code import CodeObject
 from minivm.errors import GuestError, InternalError, ThreadAbort
+from minivm.gil.parking import Parker
 from minivm.runtime.clock import TickClock
 from minivm.runtime.interpreter import FRAME_STACK, Frame, arity_error, make_frame, new_frame
 from minivm.runtime.values import Builtin, Function, type_name
@@ -65,9 +66,10 @@ class GuestThread:
         # Set by another thread (the REPL on Ctrl-C): raise "interrupted" at the next check.
         self.interrupt = False
         # Parks the thread while it is blocked; a binary semaphore, born taken.
-        self.wake = threading.Lock()
-        self.wake.acquire()
-        self.host: threading.Thread | None = None
+        self.wake = Parker()
+        # The host thread's identifier (``threading.get_ident``), once it has started: where
+        # another thread finds this one's host frames (``runtime/compiled/frames.py``).
+        self.host_ident: int | None = None
         # Its ticks: budget, check period, instructions run (runtime/clock.py).
         self.clock = TickClock()
         # GIL statistics, filled in by the GIL.
@@ -142,12 +144,12 @@ class Scheduler:
             self.vm.host.threads_alive(self.live)
             self.vm.emit_thread("spawn", child, parent=parent.tid)
             self.gil.policy.make_runnable(self.gil, child)
-        host = threading.Thread(
-            target=self.vm.thread_main, args=(child,), name=f"minivm-{child.tid}", daemon=True
-        )
-        child.host = host
+        # A bare host thread, not ``threading.Thread``: its ``start`` waits on an ``Event`` for
+        # the new thread to run, which costs a time slice or more on a free-threaded host
+        # while other threads spin (gil/parking.py); the child needs no such handshake, it
+        # waits for its first turn on its own ``Parker``.
         try:
-            host.start()
+            child.host_ident = _thread.start_new_thread(self.vm.thread_main, (child,))
         except RuntimeError as exc:  # the OS refused another thread
             raise GuestError(f"cannot start a thread: {exc}") from None
         return child
@@ -279,8 +281,8 @@ class Scheduler:
     def wake_everyone_for_abort(self) -> None:
         """Release every parked thread so it can see the abort and unwind (mutex held)."""
         for thread in self.threads:
-            if thread.state != DONE and thread.wake.locked():
-                thread.wake.release()
+            if thread.state != DONE and not thread.wake.pending():
+                thread.wake.unpark()
         self.gil.cond.notify_all()
         self.gil.switch_cond.notify_all()
 

@@ -41,11 +41,10 @@ class HostFrames:
         self.thread = thread
 
     def _top(self):
-        host = self.thread.host
-        ident = threading.get_ident()
-        if host is None or host.ident == ident:
+        host = self.thread.host_ident
+        if host is None or host == threading.get_ident():
             return sys._getframe(1)
-        return sys._current_frames().get(host.ident)
+        return sys._current_frames().get(host)
 
     def frames(self) -> list[list]:
         """The guest frames now, outermost first."""
