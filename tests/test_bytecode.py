@@ -20,6 +20,7 @@ from minivm.bytecode.verify import check_fused, stack_depths
 from minivm.errors import InternalError
 from minivm.frontend.compiler import compile_source
 from minivm.observe.events import EventBus, Sink
+from minivm.runtime.engine import make_runner
 from minivm.runtime.interpreter import FRAME_CODE, FRAME_PC
 from minivm.runtime.machine import Machine, VMConfig
 
@@ -306,15 +307,16 @@ def watched_run(source: str, **config) -> tuple:
     out, err = io.StringIO(), io.StringIO()
     machine = Machine(VMConfig(engine="interp", **config), stdout=out, stderr=err)
     checks = []
-    original = machine.at_check
+    original = machine.check.at_check
 
     def at_check(thread, ticks):
-        so_far = thread.instructions + thread.budget - ticks
+        so_far = thread.clock.instructions + thread.clock.budget - ticks
         frame = thread.frames[-1]
         checks.append((thread.tid, frame[FRAME_CODE].display_name, frame[FRAME_PC], so_far))
         return original(thread, ticks)
 
-    machine.at_check = at_check
+    machine.check.at_check = at_check
+    machine.run_thread = make_runner(machine, machine.engine)  # sees the watched check
     status = machine.run(compile_source(source, "t.mv"))
     return status, out.getvalue(), err.getvalue(), checks
 

@@ -3,7 +3,8 @@ tree goes through ``frontend/nodes.py``'s one dispatch mechanism."""
 
 from __future__ import annotations
 
-import attrs
+import dataclasses
+
 import pytest
 
 from minivm.errors import SourceError
@@ -37,7 +38,7 @@ def test_the_result_and_everything_in_it_is_frozen():
     scope = resolution.function(outer)
     var = resolution.parameters(outer)[0]
     for thing, field in [(resolution, "main"), (scope, "free"), (var, "captured")]:
-        with pytest.raises(attrs.exceptions.FrozenInstanceError):
+        with pytest.raises(dataclasses.FrozenInstanceError):
             setattr(thing, field, None)
     assert isinstance(scope.local_names, tuple) and isinstance(scope.free, tuple)
 
@@ -76,10 +77,10 @@ def test_compiling_leaves_the_resolution_as_it_was():
     compiler = Compiler(source)
     compiler.compile_program(program)
     resolution = compiler.resolution
-    before = attrs.asdict(resolution.main, recurse=True)
+    before = dataclasses.asdict(resolution.main)
     compiler_again = Compiler(source)
     compiler_again.compile_program(program)
-    assert attrs.asdict(compiler_again.resolution.main, recurse=True) == before
+    assert dataclasses.asdict(compiler_again.resolution.main) == before
 
 
 def test_a_name_declared_twice_in_a_block_is_a_compile_error():
