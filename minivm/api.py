@@ -191,9 +191,20 @@ def prepare(
     filename: str = "<string>",
     **options: object,
 ) -> Run:
-    """Build one run of a program in a fresh VM, without starting it; see ``run`` for the
-    settings. Raises ``SourceError`` for bad source and ``ValueError`` for a bad setting,
-    before anything runs."""
+    """Build one run of a program in a fresh VM, without starting it (``Run.start``, then
+    ``Run.wait`` for the ``Result``).
+
+    Settings mean what the ``minivm run`` options of the same name mean (intervals in ticks
+    and seconds). ``stdout``/``stderr``: text streams to print to instead of capturing (then
+    runtime errors appear there as they happen, and ``error_output`` is ``""``). ``events``:
+    ``True`` collects every trace event (one per instruction too: slow, for small programs);
+    an ``minivm.observe.events.EventBus`` sends them to its own sinks instead (text trace,
+    JSON Lines, a recorder; the caller closes it). ``control``: a policy object that decides
+    every turn in place of the named one (a replay's, ``minivm/schedule/``); ``policy`` still
+    names the run in its statistics. ``options``: further ``VMConfig`` fields (``engine``).
+    Raises ``SourceError`` for bad source and ``ValueError`` for a bad setting (unknown
+    policy, interval below 1), before anything runs.
+    """
     from minivm.runtime.machine import Machine, VMConfig
 
     program = _program(source_or_program, filename)
@@ -221,46 +232,14 @@ def prepare(
     return Run(machine, program, captured, error_stream, collector, own_bus)
 
 
-def run(
-    source_or_program: str | Program,
-    *,
-    policy: str = "ticks",
-    check_interval: int = 100,
-    switch_interval: float = 0.005,
-    check_at: str = "every",
-    recursion_limit: int = 1000,
-    max_steps: int | None = None,
-    max_threads: int = 10_000,
-    heap_check: bool = False,
-    host_switch_interval: float | None = None,
-    stdout: TextIO | None = None,
-    stderr: TextIO | None = None,
-    events: bool | EventBus = False,
-    control: object = None,
-    filename: str = "<string>",
-    **options: object,
-) -> Result:
-    """Run a program once in a fresh VM and return its ``Result``.
+def run(source_or_program: str | Program, **settings: object) -> Result:
+    """Run a program once in a fresh VM and return its ``Result``: ``prepare`` with the same
+    keyword settings (policy, intervals, streams, events, ...), started and waited for.
 
-    Settings mean what the ``minivm run`` options of the same name mean (intervals in ticks
-    and seconds). ``stdout``/``stderr``: text streams to print to instead of capturing (then
-    runtime errors appear there as they happen, and ``error_output`` is ``""``). ``events``:
-    ``True`` collects every trace event (one per instruction too: slow, for small programs);
-    an ``minivm.observe.events.EventBus`` sends them to its own sinks instead (text trace,
-    JSON Lines, a recorder; the caller closes it). ``control``: a policy object that decides
-    every turn in place of the named one (a replay's, ``minivm/schedule/``); ``policy`` still
-    names the run in its statistics. ``options``: further ``VMConfig`` fields (``engine``).
-    Raises ``SourceError`` for bad source, ``ValueError`` for a bad setting (unknown policy,
-    interval below 1), ``KeyboardInterrupt`` if interrupted (every guest thread told to stop),
-    and the exception of a bug of minivm itself.
+    Raises what ``prepare`` raises, ``KeyboardInterrupt`` if interrupted (every guest thread
+    told to stop), and the exception of a bug of minivm itself.
     """
-    settings = dict(
-        policy=policy, check_interval=check_interval, switch_interval=switch_interval, check_at=check_at,
-        recursion_limit=recursion_limit, max_steps=max_steps, max_threads=max_threads,
-        heap_check=heap_check, host_switch_interval=host_switch_interval, stdout=stdout, stderr=stderr,
-        events=events, control=control, filename=filename,
-    )  # fmt: skip
-    return prepare(source_or_program, **settings, **options).start().wait()
+    return prepare(source_or_program, **settings).start().wait()
 
 
 class Rows(list):
