@@ -22,6 +22,7 @@ Design note
 
 from __future__ import annotations
 
+import functools
 import threading
 from typing import TYPE_CHECKING
 
@@ -64,14 +65,24 @@ class TickCheck:
         # Where the check may fall: every instruction, or (``backedge``) only at a function's
         # entry and backward jumps, as CPython 3.10+ polls its eval breaker.
         self.check_everywhere = self.config.check_at == "every"
+        # ``steps`` counts every thread's instructions, only under a step limit (its one use).
+        self.counts_steps = self.config.max_steps is not None
         self.steps = 0
         self.steps_lock: threading.Lock | None = None
         self.use_policy(vm.policy)
+        # The check most runs take: no step limit, no controlled turns, no tracing, a check
+        # allowed at every instruction. It is an instance attribute, as the engines read it
+        # once (``check.at_check``) and call it at every spent budget.
+        plain = not self.counts_steps and self.turns is None and not self.tracing and self.check_everywhere
+        self.at_check = self._plain_check if plain else self._full_check
 
     def use_policy(self, policy: Policy) -> None:
         """Follow a change of lock policy. Under ``none`` threads account at once: the shared
         step count needs its own lock (under a GIL policy only the holder accounts)."""
         self.steps_lock = None if policy.uses_gil else threading.Lock()
+        self.uses_gil = policy.uses_gil
+        # ``GIL.check`` without its frame: the policy's check, bound to this machine's GIL.
+        self.policy_check = functools.partial(policy.check, self.gil)
 
     # -- budgets
     def refill(self, thread: GuestThread) -> None:
@@ -98,6 +109,8 @@ class TickCheck:
         """Count the instructions ``thread`` ran since its budget was last set (before it
         blocks, sleeps or ends; the engine stored its countdown in the clock first)."""
         spent = thread.clock.account()
+        if not self.counts_steps:
+            return
         if self.steps_lock is None:
             self.steps += spent
         else:
@@ -105,48 +118,81 @@ class TickCheck:
                 self.steps += spent
 
     # -- the slow path
-    def at_check(self, thread: GuestThread, ticks: int) -> int:
-        """The slow path, entered when the loop's budget is spent (``ticks`` <= 0: the loop's
-        countdown); returns the next budget, in ticks.
+    def _plain_check(self, thread: GuestThread, ticks: int) -> int:
+        """``at_check`` of a run with no step limit, controlled turns or tracing, and the check
+        allowed at every instruction: the budget always ends with the check period, so the
+        policy's check runs every time and the next budget is a whole period.
 
-        Raises ``ThreadAbort`` when the run is being stopped, ``GuestError`` for Ctrl-C and
-        the step limit. The policy's check runs when the thread's check period is up.
+        Written out rather than through ``clock.account`` and ``_budget``: at interval 100 the
+        compiled tier spends a large share of its time here (docs/performance.md), and each
+        call saved was 2-5% on fib and countdown. Raises as ``_full_check`` does.
         """
-        # Written out rather than through ``self.account``/``refill``: at interval 100 the
-        # compiled tier spends a large share of its time in this method (docs/performance.md),
-        # and each extra call here showed as 2-5% on countdown; the arithmetic stays the
-        # clock's own (``clock.account``).
         clock = thread.clock
-        clock.ticks = ticks
-        spent = clock.account()
-        if self.steps_lock is None:
-            self.steps += spent
-        else:
-            with self.steps_lock:
-                self.steps += spent
+        clock.instructions += clock.budget - ticks
+        # Accounted before the policy may block this thread: anyone reading the clock while it
+        # waits for the GIL sees every instruction counted and none pending.
+        clock.budget = clock.ticks = ticks
         vm = self.vm
         if vm.aborting:
             raise ThreadAbort
         if thread.interrupt:
             thread.interrupt = False
             raise GuestError("interrupted (Ctrl-C)")
-        limit = self.config.max_steps
+        if self.uses_gil and self.heap.reclaim_due():
+            self.heap.reclaim(vm._held_values(all_threads=True))
+        clock.checks += 1
+        self.policy_check(thread)
+        if vm.aborting:
+            raise ThreadAbort
+        budget = self.config.check_interval
+        clock.until_check = clock.budget = clock.ticks = budget
+        clock.fast_code = self.config.fused
+        return budget
+
+    def _full_check(self, thread: GuestThread, ticks: int) -> int:
+        """The slow path, entered when the loop's budget is spent (``ticks`` <= 0: the loop's
+        countdown); returns the next budget, in ticks.
+
+        Raises ``ThreadAbort`` when the run is being stopped, ``GuestError`` for Ctrl-C and
+        the step limit. The policy's check runs when the thread's check period is up.
+        """
+        clock = thread.clock
+        spent = clock.budget - ticks
+        clock.budget = clock.ticks = ticks
+        clock.instructions += spent
+        until_check = clock.until_check - spent
+        clock.until_check = until_check
+        if self.counts_steps:
+            if self.steps_lock is None:
+                self.steps += spent
+            else:
+                with self.steps_lock:
+                    self.steps += spent
+        vm = self.vm
+        if vm.aborting:
+            raise ThreadAbort
+        if thread.interrupt:
+            thread.interrupt = False
+            raise GuestError("interrupted (Ctrl-C)")
+        config = self.config
+        limit = config.max_steps
         if limit is not None and self.steps >= limit:
             raise step_limit_error(thread, limit)
-        if clock.until_check <= 0 and (self.check_everywhere or _at_backedge(thread)):
-            if self.heap.reclaim_due() and self.gil.policy.uses_gil:
+        if until_check <= 0 and (self.check_everywhere or _at_backedge(thread)):
+            if self.heap.reclaim_due() and self.uses_gil:
                 self.heap.reclaim(vm._held_values(all_threads=True))
             clock.checks += 1
-            self.gil.check(thread)
+            self.policy_check(thread)
             # Whether or not the GIL changed hands, a new check period starts now.
-            clock.until_check = self.config.check_interval
+            clock.until_check = until_check = config.check_interval
             if vm.aborting:
                 raise ThreadAbort
-        if self.turns is not None:
+        turns = self.turns
+        if turns is not None:
             # A controlled policy may end the turn here and hand the GIL to another thread;
             # back with the GIL, the thread starts a fresh period as every new holder does.
-            if self.turns.boundary(self.gil, thread):
-                clock.until_check = self.config.check_interval
+            if turns.boundary(self.gil, thread):
+                clock.until_check = config.check_interval
             if vm.aborting:
                 raise ThreadAbort
         if self.tracing:
@@ -156,9 +202,12 @@ class TickCheck:
             self.events.instr(thread, code, pc, opcode, arg)
             clock.budget = clock.ticks = 1
             return 1
-        budget = self._budget(thread)
+        if limit is None and turns is None:
+            budget = until_check if until_check > 1 else 1  # ``_budget`` without its limits
+        else:
+            budget = self._budget(thread)
         clock.budget = clock.ticks = budget
-        clock.fast_code = self.config.fused
+        clock.fast_code = config.fused
         return budget
 
 
