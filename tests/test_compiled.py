@@ -317,8 +317,8 @@ def test_dis_compiled_shows_the_host_source_per_function():
     result = run_minivm("dis", "--compiled", "-c", source)
     assert result.returncode == 0, result.stderr
     out = result.stdout
-    assert "<main> (<string>:1)" in out and "def main(thread, budget, room, fn):" in out
-    assert "def fn_f(thread, budget, room, fn, l0):" in out
+    assert "<main> (<string>:1)" in out and "def main(clock, budget, room, fn):" in out
+    assert "def fn_f(clock, budget, room, fn, l0):" in out
     assert "g (<string>:3): runs on the interpreter (loops nested too deeply)" in out
     assert any(line.startswith("  @") for line in out.splitlines())
 

@@ -34,9 +34,12 @@ class TickClock:
     a check falls inside one).
     """
 
-    __slots__ = ("budget", "checks", "fast_code", "instructions", "ticks", "until_check")
+    __slots__ = ("budget", "checks", "fast_code", "instructions", "thread", "ticks", "until_check")
 
-    def __init__(self) -> None:
+    def __init__(self, thread=None) -> None:
+        # The thread this clock belongs to: the compiled tier passes the clock along its guest
+        # calls and reaches the thread through it on the rarer paths (the check, builtins).
+        self.thread = thread
         self.ticks = 0
         self.budget = 0
         self.until_check = 0

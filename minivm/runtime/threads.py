@@ -71,7 +71,7 @@ class GuestThread:
         # another thread finds this one's host frames (``runtime/compiled/frames.py``).
         self.host_ident: int | None = None
         # Its ticks: budget, check period, instructions run (runtime/clock.py).
-        self.clock = TickClock()
+        self.clock = TickClock(self)
         # GIL statistics, filled in by the GIL.
         self.acquisitions = 0
         self.held_ns = 0

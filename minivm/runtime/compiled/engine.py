@@ -8,7 +8,8 @@ host function is made in (the machine's globals dict ``G``, its ``heap``, its ch
 as one tuple, so that two threads running at once (``--policy none``) never see the
 function of one call with the entry of another; ``B<pc>`` caches a builtin that cannot block.
 
-Calls go guest to guest as host calls (``entry(thread, budget, room, fn, *args)``): the
+Calls go guest to guest as host calls (``entry(clock, budget, room, fn, *args)``, with the
+thread's tick clock and ``room`` the calls the recursion limit still allows): the
 budget travels as an argument and comes back in the thread's clock (``clock.ticks``), as
 it does around the interpreter's blocking builtins. ``resolve`` handles a cache miss the way the interpreter's
 ``CALL`` does (arity, then the recursion limit, builtins, "not callable"); every entry it
@@ -141,21 +142,21 @@ class CompiledEngine:
             return self.call_builtin
         raise GuestError(f"{type_name(function)} is not callable")
 
-    def call_builtin(self, thread, budget: int, room: int, function, *args):
+    def call_builtin(self, clock, budget: int, room: int, function, *args):
         """Call a builtin; a blocking one gives the GIL away, so the budget goes through the
-        thread, as around the interpreter's blocking builtins."""
-        thread.clock.ticks = budget
-        return function.impl(thread, list(args))
+        thread's clock, as around the interpreter's blocking builtins."""
+        clock.ticks = budget
+        return function.impl(clock.thread, list(args))
 
-    def call_interpreted(self, thread, budget: int, room: int, function, *args):
+    def call_interpreted(self, clock, budget: int, room: int, function, *args):
         """Call a function the compiled tier left to the interpreter: ``execute`` runs it
         (and everything it calls) on a frame list of its own, counting the compiled frames
         below it toward the recursion limit."""
         if room < 0:
             raise self.recursion_error()
-        thread.clock.ticks = budget
+        clock.ticks = budget
         try:
-            return execute(self.vm, thread, [new_frame(function, list(args))], self.limit - room)
+            return execute(self.vm, clock.thread, [new_frame(function, list(args))], self.limit - room)
         except GuestError as error:
             # The interpreter named its own frames; the compiled ones around it come later.
             if error.thread_id is not None:
@@ -179,7 +180,7 @@ class CompiledEngine:
         args = local_values[: code.nparams]
         thread.frames = HostFrames(thread)
         try:
-            return entry(thread, thread.clock.ticks, self.limit, function, *args)
+            return entry(thread.clock, thread.clock.ticks, self.limit, function, *args)
         except GuestError as error:
             raise self._placed(thread, error) from None
         except KeyError as error:

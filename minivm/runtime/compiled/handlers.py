@@ -209,7 +209,7 @@ def _spawn(e: CopyEmitter, arg: int) -> None:
     args = [e.operand() for _ in range(arg)][::-1]
     function = e.operand()
     inner = ", ".join(a.expr for a in args)
-    e.set_temp(f"spawn(thread, {function.expr}, [{inner}])", "thread")
+    e.set_temp(f"spawn(clock.thread, {function.expr}, [{inner}])", "thread")
 
 
 HANDLERS = {

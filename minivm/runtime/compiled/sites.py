@@ -7,9 +7,9 @@ cannot block. A miss goes to the engine's ``resolve``, which checks the call as 
 interpreter does and fills the cache::
 
     k = C10
-    if s0 is k[0]: s0 = k[1](thread, budget, room, s0, s1); budget = clock.ticks
-    elif s0 is B10: s0 = s0.impl(thread, [s1])
-    else: s0 = resolve(s0, 1, S10)(thread, budget, room, s0, s1); budget = clock.ticks
+    if s0 is k[0]: s0 = k[1](clock, budget, room - 1, s0, s1); budget = clock.ticks
+    elif s0 is B10: s0 = s0.impl(clock.thread, [s1])
+    else: s0 = resolve(s0, 1, S10)(clock, budget, room - 1, s0, s1); budget = clock.ticks
 
 A callee read from a global named like a builtin is tested against the builtin first, and
 the commonest builtins of loops (``len``, ``has``, ``push``, ``str``) are done inline when
@@ -72,9 +72,9 @@ def write_call(gen, pc: int, stack: list[Entry]) -> list[Entry]:
     listed = ", ".join(a.expr for a in args)
     passed = "".join(f", {a.expr}" for a in args)
     result = f"s{position}"
-    guest = f"{result} = k[1](thread, budget, room, {f}{passed}); budget = clock.ticks"
-    builtin = f"{result} = {f}.impl(thread, [{listed}])"
-    miss = f"{result} = resolve({f}, {n}, S{pc})(thread, budget, room, {f}{passed}); budget = clock.ticks"
+    guest = f"{result} = k[1](clock, budget, room - 1, {f}{passed}); budget = clock.ticks"
+    builtin = f"{result} = {f}.impl(clock.thread, [{listed}])"
+    miss = f"{result} = resolve({f}, {n}, S{pc})(clock, budget, room - 1, {f}{passed}); budget = clock.ticks"
     inline = INLINE.get(callee.origin)
     if inline is not None and inline[0] == n:
         # `if f is BI_len:` then the inline test; its `else` is the builtin's own call.
