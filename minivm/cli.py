@@ -338,12 +338,11 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 def cmd_debug(args: argparse.Namespace) -> int:
     """``minivm debug FILE`` (and ``minivm run --debug``): always under the manual policy."""
+    from minivm import api
     from minivm.debug import run_debugger
-    from minivm.runtime.machine import VMConfig
 
     name, text = read_source(args)
-    code = compile_program(name, text)
-    return run_debugger(code, name, text, VMConfig(policy="fifo", check_interval=args.check_interval))
+    return run_debugger(api.compile(text, filename=name), args.check_interval)
 
 
 def cmd_repl(args: argparse.Namespace) -> int:
