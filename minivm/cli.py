@@ -257,13 +257,6 @@ def cmd_explore(args: argparse.Namespace) -> int:
     return run_explore(args, name, text, compile_program(name, text))
 
 
-def config_from_args(args: argparse.Namespace):
-    """A ``VMConfig`` from parsed ``run`` options (the REPL builds its VM from it)."""
-    from minivm.runtime.machine import VMConfig
-
-    return VMConfig(**vm_settings(args))
-
-
 def vm_settings(args: argparse.Namespace) -> dict:
     """The ``minivm.api.run`` settings from parsed ``run`` options (``VMConfig``'s fields)."""
     return {
@@ -349,7 +342,7 @@ def cmd_repl(args: argparse.Namespace) -> int:
     """``minivm repl``."""
     from minivm.repl import run_repl
 
-    return run_repl(config_from_args(args))
+    return run_repl(vm_settings(args))
 
 
 def main(argv: list[str] | None = None) -> int:
