@@ -16,7 +16,7 @@ Design note
   prompt as a block: the person may still release a lock or end a wait with the next input.
   When an input arrives thread 0 wakes as a sleeper does: ``running``, then ``GIL.acquire``,
   waiting its turn like anyone else.
-* **Each input runs on a fresh host thread** (as ``Machine.run`` runs the main thread), so
+* **Each input runs on a fresh host thread** (as ``Run.start`` runs the main thread), so
   the host's own main thread stays free to read Ctrl-C: an interrupt sets
   ``GuestThread.interrupt`` and the running input stops at its next check with the guest error
   ``interrupted (Ctrl-C)``, its call chain showing where it was. A thread blocked in ``join``
