@@ -26,8 +26,6 @@ import sys
 import threading
 
 from minivm import api
-from minivm.bytecode import opcodes as op
-from minivm.bytecode.disasm import MEANING
 from minivm.debug import inspect
 from minivm.debug.controller import Controller, Stop
 from minivm.errors import format_internal_error
@@ -39,18 +37,6 @@ from minivm.schedule.model import program_hash
 from minivm.source import SourceFile
 
 PROMPT = "(mdb) "
-
-
-def instruction_text(code, pc: int) -> str:
-    """``offset 3: LOAD_GLOBAL 0 (counter)`` — one instruction as ``minivm dis`` shows it."""
-    if not 0 <= pc < len(code.instructions):
-        return f"offset {pc}"
-    opcode, arg = code.instructions[pc]
-    info = op.OPCODES[opcode]
-    if info.operand is op.Operand.NONE:
-        return f"offset {pc}: {info.name}"
-    meaning = MEANING[info.operand](code, arg)
-    return f"offset {pc}: {info.name} {arg} {meaning}".rstrip()
 
 
 class Debugger(cmd.Cmd):
@@ -149,7 +135,7 @@ class Debugger(cmd.Cmd):
         code, pc = frame[FRAME_CODE], frame[FRAME_PC]
         line = code.line_of(pc)
         text = self.lines[line - 1].strip() if code.file == self.file and 0 < line <= len(self.lines) else ""
-        return f"at {code.file}:{line} in {code.display_name}, {instruction_text(code, pc)}\n    {text}"
+        return f"at {code.file}:{line} in {code.display_name}, {inspect.instruction_text(code, pc)}\n    {text}"
 
     # -- helpers
     def say(self, text: str) -> None:
@@ -358,7 +344,7 @@ class Debugger(cmd.Cmd):
         code, pc = frame[FRAME_CODE], frame[FRAME_PC]
         for offset in range(max(0, pc - 5), min(len(code.instructions), pc + 6)):
             mark = "-->" if offset == pc else "   "
-            self.say(f"{mark} {code.line_of(offset):4d}  {instruction_text(code, offset)}")
+            self.say(f"{mark} {code.line_of(offset):4d}  {inspect.instruction_text(code, offset)}")
         return False
 
     def do_heap(self, arg: str) -> bool:
