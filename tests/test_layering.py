@@ -194,6 +194,17 @@ def test_the_runtime_imports_no_frontend_observer_or_command_line():
     assert {k: v for k, v in bad.items() if v} == {}
 
 
+def test_only_the_front_door_builds_a_machine():
+    # Every run — the command line's, experiment's, bench's, explore's, the debugger's, the
+    # REPL's — is built by ``minivm.api.prepare``; tools reach the VM through ``Run.machine``.
+    importers = sorted(
+        module
+        for module in SCANS
+        if _layer(module) != "runtime" and any(m.startswith("minivm.runtime.machine") for m in _imports(module))
+    )
+    assert importers == ["minivm.api"]
+
+
 def test_nothing_imports_cli_except_main():
     importers = sorted(module for module in SCANS if "minivm.cli" in SCANS[module] and module != "minivm.__main__")
     assert importers == []
