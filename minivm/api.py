@@ -84,8 +84,12 @@ class Result:
         return self.errors[0] if self.errors else None
 
 
-def compile(source: str, filename: str = "<string>") -> Program:
+def compile(source: str, filename: str = "<string>", *, interactive: bool = False) -> Program:
     """Compile minivm ``source`` into a ``Program``.
+
+    ``interactive``: compile it as one input at a prompt (the REPL's): a final expression
+    statement leaves its value as the code's result instead of dropping it, as Python's
+    ``compile(..., "single")`` does.
 
     Raises ``minivm.errors.SourceError`` (with ``location``: file, line, column) for a syntax
     or compile error; ``str(error)`` is the message, ``minivm.errors.format_source_error``
@@ -94,7 +98,7 @@ def compile(source: str, filename: str = "<string>") -> Program:
     """
     from minivm.frontend.room import compile_with_room
 
-    code = compile_with_room(source, filename)
+    code = compile_with_room(source, filename, interactive)
     return Program(code=code, filename=filename, source=source)
 
 
@@ -108,12 +112,17 @@ def _program(source_or_program: str | Program, filename: str) -> Program:
 
 class Run:
     """One run built by ``prepare`` and not yet started: ``start()``, then ``wait()`` for its
-    ``Result`` (``abort()`` in between stops it). ``machine`` is the VM itself, for tools
-    that hook into it before it starts (a schedule's recorder or replay wraps its clock);
-    ``result`` is set by ``wait``, also when the run ends by Ctrl-C (``exit_status`` 130) or
-    by a bug of minivm itself."""
+    ``Result`` (``abort()`` in between stops it). ``result`` is set by ``wait``, also when the
+    run ends by Ctrl-C (``exit_status`` 130) or by a bug of minivm itself.
 
-    def __init__(self, machine: Machine, program: Program, captured, error_stream, collector, bus):
+    ``machine`` (``minivm.runtime.machine.Machine``) is the VM itself, the one accessor for
+    the tools that need more than a result: a schedule's recorder or replay wraps its clock
+    before it starts, the debugger (``minivm/debug/``) shows its threads, frames and heap, and
+    the REPL's session (``minivm/repl/``), prepared with no program, runs its inputs one at a
+    time on its main thread.
+    """
+
+    def __init__(self, machine: Machine, program: Program | None, captured, error_stream, collector, bus):
         self.machine = machine
         self.program = program
         self.result: Result | None = None
@@ -123,7 +132,10 @@ class Run:
         self._own_bus = bus  # the bus ``events=True`` made: closed here, when the run ends
 
     def start(self) -> Run:
-        """Start the main thread; returns ``self``."""
+        """Start the main thread; returns ``self``. Raises ``ValueError`` for a run prepared
+        with no program (its caller drives the main thread itself)."""
+        if self.program is None:
+            raise ValueError("a run prepared with no program has nothing to start")
         self.machine.start(self.program.code)
         return self
 
@@ -173,7 +185,7 @@ class Run:
 
 
 def prepare(
-    source_or_program: str | Program,
+    source_or_program: str | Program | None,
     *,
     policy: str = "ticks",
     check_interval: int = 100,
@@ -194,6 +206,8 @@ def prepare(
     """Build one run of a program in a fresh VM, without starting it (``Run.start``, then
     ``Run.wait`` for the ``Result``).
 
+    ``source_or_program``: source text, a ``Program``, or ``None`` for a VM whose main thread
+    its caller drives itself through ``Run.machine`` (the REPL's session; ``start`` refuses).
     Settings mean what the ``minivm run`` options of the same name mean (intervals in ticks
     and seconds). ``stdout``/``stderr``: text streams to print to instead of capturing (then
     runtime errors appear there as they happen, and ``error_output`` is ``""``). ``events``:
@@ -207,7 +221,7 @@ def prepare(
     """
     from minivm.runtime.machine import Machine, VMConfig
 
-    program = _program(source_or_program, filename)
+    program = None if source_or_program is None else _program(source_or_program, filename)
     config = VMConfig(
         policy=policy, check_interval=check_interval, switch_interval=switch_interval, check_at=check_at,
         recursion_limit=recursion_limit, max_steps=max_steps, max_threads=max_threads,

@@ -125,3 +125,24 @@ def test_a_started_run_can_be_aborted():
     prepared.abort()
     result = prepared.wait()
     assert (result.output, result.exit_status, result.errors) == ("started\n", 0, ())
+
+
+@pytest.mark.timeout(60)
+def test_a_run_prepared_with_no_program_cannot_start():
+    prepared = minivm.prepare(None, stdout=io.StringIO())  # the REPL's VM: it drives the main thread
+    assert prepared.machine.main is None
+    with pytest.raises(ValueError, match="no program"):
+        prepared.start()
+
+
+@pytest.mark.timeout(60)
+def test_an_interactive_compile_keeps_the_final_expression_value():
+    from minivm.repl.session import Session
+
+    # One input as the REPL runs it: its value is the result; a plain compile drops it.
+    repl = Session(stdout=io.StringIO(), stderr=io.StringIO())
+    try:
+        assert repl.run(minivm.compile("1 + 2;", interactive=True).code).value == 3
+        assert repl.run(minivm.compile("1 + 2;").code).value is None
+    finally:
+        repl.close()

@@ -27,15 +27,18 @@ RANK = {
     "gil": 2,
     "runtime": 3,
     "observe": 4,
-    "schedule": 5,
-    "explore": 6,
-    "debug": 6,
-    "repl": 6,
     "arguments": 4,
-    "api": 7,
+    # The front door: the tools above it (schedules, explore, debug, repl) build and drive
+    # their runs through it, as users do.
+    "api": 5,
+    "schedule": 6,
+    "explore": 7,
+    "debug": 7,
+    "repl": 7,
     "": 8,
-    "cli": 9,
-    "__main__": 10,
+    "commands": 9,
+    "cli": 10,
+    "__main__": 11,
 }
 
 # Lazy imports up the order, each with its reason. Observation drives runs through the same
@@ -191,6 +194,17 @@ def test_the_runtime_imports_no_frontend_observer_or_command_line():
     assert {k: v for k, v in bad.items() if v} == {}
 
 
+def test_only_the_front_door_builds_a_machine():
+    # Every run — the command line's, experiment's, bench's, explore's, the debugger's, the
+    # REPL's — is built by ``minivm.api.prepare``; tools reach the VM through ``Run.machine``.
+    importers = sorted(
+        module
+        for module in SCANS
+        if _layer(module) != "runtime" and any(m.startswith("minivm.runtime.machine") for m in _imports(module))
+    )
+    assert importers == ["minivm.api"]
+
+
 def test_nothing_imports_cli_except_main():
     importers = sorted(module for module in SCANS if "minivm.cli" in SCANS[module] and module != "minivm.__main__")
     assert importers == []
@@ -240,7 +254,7 @@ def test_only_the_engine_choice_reaches_the_compiled_tier():
         if not module.startswith("minivm.runtime.compiled")
         and any(m.startswith("minivm.runtime.compiled") for m in _imports(module))
     )
-    assert importers == ["minivm.cli", "minivm.runtime.engine"]
+    assert importers == ["minivm.commands.dis", "minivm.runtime.engine"]
 
 
 # -- one home per piece of state

@@ -348,6 +348,23 @@ def test_a_locked_program_has_one_outcome():
     assert report.exhausted
 
 
+@pytest.mark.timeout(60)
+def test_a_bug_of_minivm_under_one_schedule_is_an_outcome():
+    # A chooser that breaks stands in for a VM bug met at one decision: the explored run ends
+    # with exit 1 and the internal error, an outcome to report with its schedule, not a crash.
+    from minivm.explore.points import SwitchPoints
+    from minivm.explore.runner import run_once
+
+    program = _program(TWO_INCREMENTS)
+
+    def choose(index, decision, preemptions):
+        raise RuntimeError("no choice")
+
+    result = run_once(program, SwitchPoints(program.code), choose)
+    assert result.outcome.status == 1
+    assert result.outcome.errors.startswith("minivm internal error: no choice\n(this is a bug in minivm")
+
+
 @pytest.mark.timeout(300)
 def test_explore_finds_the_philosophers_deadlock_and_replays_it(tmp_path):
     program = tmp_path / "dine.mv"

@@ -15,20 +15,13 @@ field name. ``verify.check_fused`` then checks the result against the same decla
 
 from __future__ import annotations
 
-import operator
-
 from minivm.bytecode import opcodes as op
 from minivm.bytecode.code import CodeObject
 from minivm.bytecode.verify import check_fused
 
 # The host operator of each operation whose int fast path is exact (no true division; ``//``
-# and ``%`` only by a constant non-zero int, see ``_match``).
-INT_FAST = {
-    op.ADD: operator.add, op.SUB: operator.sub, op.MUL: operator.mul,
-    op.FLOOR_DIV: operator.floordiv, op.MOD: operator.mod,
-    op.LT: operator.lt, op.LE: operator.le, op.GT: operator.gt, op.GE: operator.ge,
-    op.EQ: operator.eq, op.NE: operator.ne,
-}  # fmt: skip
+# and ``%`` only by a constant non-zero int, see ``_match``), by opcode: the table's.
+INT_FAST = {op.BY_NAME[name].code: fn for name, fn in op.INT_OPERATORS.items()}
 DIVISIONS = frozenset({op.FLOOR_DIV, op.MOD})
 COMPARISONS = frozenset(op.BY_NAME[name].code for name in op.COMPARISONS)
 ARITHMETIC = frozenset(op.BY_NAME[name].code for name in op.ARITHMETIC)

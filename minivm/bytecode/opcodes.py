@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import dataclasses
 import enum
+import operator
 from collections.abc import Callable
+from typing import ClassVar
 
 
 class Operand(enum.Enum):
@@ -118,13 +120,36 @@ ARITHMETIC = ("ADD", "SUB", "MUL")
 # Operations with an exact int fast path: no true division, and ``//`` and ``%`` only by a
 # constant non-zero int (the fuser's rule), so the fast path cannot divide by zero.
 INT_BINARY = (*ARITHMETIC, "FLOOR_DIV", "MOD", *COMPARISONS)
+# The host operator a record's ``fn`` holds for each of them: exact when both operands are ints.
+INT_OPERATORS: dict[str, Callable] = {
+    "ADD": operator.add, "SUB": operator.sub, "MUL": operator.mul,
+    "FLOOR_DIV": operator.floordiv, "MOD": operator.mod,
+    "LT": operator.lt, "LE": operator.le, "GT": operator.gt, "GE": operator.ge,
+    "EQ": operator.eq, "NE": operator.ne,
+}  # fmt: skip
+
+# Where each field of a record comes from: ``SOURCES`` maps a field to (kind, position), the
+# position counted in the plain sequence the record stands for (for a loop form, the
+# sequence after its back JUMP). The fuser fills the fields from these places and
+# ``verify.check_fused`` checks every field against them. The kinds:
+ARG = "arg"  # the plain instruction's argument (a local slot, a jump target)
+CONSTANT = "constant"  # the constant its argument indexes
+NAME = "name"  # the name its argument indexes
+OPCODE = "opcode"  # the plain opcode itself (the operation done when not both are ints)
+INT_OPERATOR = "int_operator"  # the host operator of that opcode (``INT_OPERATORS``)
+OFFSET = "offset"  # the offset the position stands at (the sequence's length: just past it)
+SOURCE_KINDS = (ARG, CONSTANT, NAME, OPCODE, INT_OPERATOR, OFFSET)
+Sources = dict[str, tuple[str, int]]
 
 
 class _Record:
     """A frozen record whose fields are its ``__slots__``, built by keyword (every field, no
-    other: ``TypeError`` otherwise); equal and hashed by value."""
+    other: ``TypeError`` otherwise); equal and hashed by value. ``SOURCES``: where each
+    field comes from in the plain code (see the kinds above), for the records the fused
+    instructions carry."""
 
     __slots__ = ()
+    SOURCES: ClassVar[Sources] = {}
 
     def __init__(self, **fields: object) -> None:
         if fields.keys() != set(self.__slots__):
@@ -159,6 +184,10 @@ class ConstTest(_Record):
     ``after`` (offset) the one after the test's four instructions, where a true test goes."""
 
     __slots__ = ("after", "const", "fn", "operation", "slot", "target")
+    SOURCES: ClassVar[Sources] = {
+        "slot": (ARG, 0), "const": (CONSTANT, 1), "operation": (OPCODE, 2), "fn": (INT_OPERATOR, 2),
+        "target": (ARG, 3), "after": (OFFSET, 4),
+    }  # fmt: skip
 
 
 class GlobalTest(_Record):
@@ -167,6 +196,10 @@ class GlobalTest(_Record):
     the global's name, looked up each time the test runs."""
 
     __slots__ = ("after", "fn", "name", "operation", "slot", "target")
+    SOURCES: ClassVar[Sources] = {
+        "slot": (ARG, 0), "name": (NAME, 1), "operation": (OPCODE, 2), "fn": (INT_OPERATOR, 2),
+        "target": (ARG, 3), "after": (OFFSET, 4),
+    }  # fmt: skip
 
 
 class ConstArithStore(_Record):
@@ -174,6 +207,10 @@ class ConstArithStore(_Record):
     (``n = n - 1``); ``fn`` is the host operator for two ints."""
 
     __slots__ = ("const", "dest", "fn", "operation", "slot")
+    SOURCES: ClassVar[Sources] = {
+        "slot": (ARG, 0), "const": (CONSTANT, 1), "operation": (OPCODE, 2), "fn": (INT_OPERATOR, 2),
+        "dest": (ARG, 3),
+    }  # fmt: skip
 
 
 class LocalsArithStore(_Record):
@@ -181,6 +218,10 @@ class LocalsArithStore(_Record):
     (``j += i``); ``fn`` is the host operator for two ints."""
 
     __slots__ = ("dest", "fn", "operation", "other", "slot")
+    SOURCES: ClassVar[Sources] = {
+        "slot": (ARG, 0), "other": (ARG, 1), "operation": (OPCODE, 2), "fn": (INT_OPERATOR, 2),
+        "dest": (ARG, 3),
+    }  # fmt: skip
 
 
 class ConstBinary(_Record):
@@ -188,6 +229,9 @@ class ConstBinary(_Record):
     (``n - 1``, ``i % 8``); ``fn`` is the host operator for two ints."""
 
     __slots__ = ("const", "fn", "operation", "slot")
+    SOURCES: ClassVar[Sources] = {
+        "slot": (ARG, 0), "const": (CONSTANT, 1), "operation": (OPCODE, 2), "fn": (INT_OPERATOR, 2),
+    }  # fmt: skip
 
 
 class ForStep(_Record):
@@ -196,6 +240,7 @@ class ForStep(_Record):
     is the offset after the ``STORE_LOCAL``."""
 
     __slots__ = ("after", "dest", "exit")
+    SOURCES: ClassVar[Sources] = {"exit": (ARG, 0), "dest": (ARG, 1), "after": (OFFSET, 2)}
 
 
 class FusedInfo(_Record):

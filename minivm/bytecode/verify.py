@@ -1,8 +1,10 @@
 """Stack-depth verification of a code object, driven by the opcode table's stack effects.
 
 Every path through the code must agree on the stack depth at each instruction, never go
-below zero, and reach ``RETURN`` with at least one value. A violation is a compiler bug, so
-it raises ``InternalError``.
+below zero, and reach ``RETURN`` with at least one value. A fast form's fused instructions
+must each stand for plain code their declaration allows, with every field of their operand
+record equal to what that plain code says (``check_fused``). A violation is a compiler bug,
+so it raises ``InternalError``.
 """
 
 from __future__ import annotations
@@ -58,7 +60,9 @@ def check_fused(code: CodeObject, fast: tuple[tuple[int, object], ...]) -> None:
 
     ``fast`` must have the plain code's length; every instruction that differs from the plain
     one must be a fused opcode carrying its declared record type, stand on plain
-    instructions its declaration allows, position by position, and contain no jump target
+    instructions its declaration allows, position by position, carry in every field of its
+    record what the plain code there gives (the record's ``SOURCES``: a slot, a constant, a
+    name, the operation and its host operator, a jump target, an offset), and contain no jump target
     past its first instruction (a loop form: none past the test it jumps to), so the check
     can always land where counting plain instructions puts it; a loop form's target must hold
     the fused head it runs, with the same record. Raises ``InternalError``."""
@@ -80,6 +84,7 @@ def check_fused(code: CodeObject, fast: tuple[tuple[int, object], ...]) -> None:
         for allowed, at in zip(declared.replaces, covered, strict=True):
             if op.OPCODES[plain[at][0]].name not in allowed:
                 raise InternalError(f"{where}: offset {at} holds {op.OPCODES[plain[at][0]].name}")
+        _check_fields(code, where, record, covered[1:] if declared.loop else covered)
         if declared.loop:
             # The loop form runs the fused head at its target, record and all.
             head, head_record = fast[covered[1]]
@@ -91,3 +96,35 @@ def check_fused(code: CodeObject, fast: tuple[tuple[int, object], ...]) -> None:
         inside = covered[2:] if declared.loop else covered[1:]
         if targets.intersection(inside):
             raise InternalError(f"{where}: a jump lands inside it")
+
+
+def _check_fields(code: CodeObject, where: str, record: object, sequence: tuple[int, ...]) -> None:
+    """Every field of a fused instruction's ``record`` against its source in the plain
+    ``sequence`` (offsets) it stands for: the interpreter trusts the record in place of the
+    plain arguments, so a field that disagrees would run other code than the plain form
+    (and than the compiled tier, which reads the plain form). Raises ``InternalError``."""
+    for field, (kind, position) in record.SOURCES.items():  # type: ignore[attr-defined]
+        actual = getattr(record, field)
+        if kind == op.OFFSET:
+            expected = sequence[0] + position
+            if actual.__class__ is not int or actual != expected:
+                raise InternalError(f"{where}: field {field} is {actual!r}, not offset {expected}")
+            continue
+        at = sequence[position]
+        opcode, arg = code.instructions[at]
+        name = op.OPCODES[opcode].name
+        if kind == op.ARG:
+            expected = arg
+        elif kind == op.CONSTANT:
+            expected = code.constants[arg]
+        elif kind == op.NAME:
+            expected = code.names[arg]
+        elif kind == op.OPCODE:
+            expected = opcode
+        else:  # op.INT_OPERATOR
+            expected = op.INT_OPERATORS.get(name)
+        # Identity first (the fuser copies the very objects); otherwise equal and of one type,
+        # so that 1 and True (or 1 and 1.0) are told apart.
+        if actual is not expected and (actual.__class__ is not expected.__class__ or actual != expected):
+            shown = name if op.OPCODES[opcode].operand is op.Operand.NONE else f"{name} {arg}"
+            raise InternalError(f"{where}: field {field} is {actual!r}, but offset {at} ({shown}) gives {expected!r}")

@@ -2,11 +2,14 @@
 
 Design note
 -----------
-* **Two sides.** The program runs under ``Machine.run`` on a thread of its own; the person's
+* **Two sides.** The program is one run of the front door (``minivm.api.prepare``, with the
+  controller as its event sink and the manual policy as ``control=``), started and waited
+  for on a thread of its own; the person's
   commands are read here, on the host's main thread, by the standard library's ``cmd`` (pdb is
   built on it too). A command that lets the program go on (``step``, ``next``, ``continue``,
   ``run T`` at a check) resumes the halted thread and waits for the next stop
-  (``controller.py``); every other command only reads the held world (``inspect.py``).
+  (``controller.py``); every other command only reads the held world (``inspect.py``)
+  through ``Run.machine``: threads, frames and the heap are what a debugger shows.
 * **The person is the scheduler.** The VM runs under ``gil/manual.py``'s policy: ``fifo``
   until ``run T`` names the next holder or ``schedule manual`` makes every check a question
   (gdb's scheduler-locking; The Deadlock Empire's game).
@@ -22,13 +25,12 @@ import contextlib
 import sys
 import threading
 
-from minivm.bytecode import opcodes as op
-from minivm.bytecode.disasm import MEANING
+from minivm import api
 from minivm.debug import inspect
 from minivm.debug.controller import Controller, Stop
+from minivm.errors import format_internal_error
 from minivm.gil.manual import ManualPolicy
 from minivm.runtime.interpreter import FRAME_CODE, FRAME_PC
-from minivm.runtime.machine import Machine, VMConfig
 from minivm.runtime.threads import DONE
 from minivm.runtime.values import to_repr
 from minivm.schedule.model import program_hash
@@ -37,34 +39,31 @@ from minivm.source import SourceFile
 PROMPT = "(mdb) "
 
 
-def instruction_text(code, pc: int) -> str:
-    """``offset 3: LOAD_GLOBAL 0 (counter)`` — one instruction as ``minivm dis`` shows it."""
-    if not 0 <= pc < len(code.instructions):
-        return f"offset {pc}"
-    opcode, arg = code.instructions[pc]
-    info = op.OPCODES[opcode]
-    if info.operand is op.Operand.NONE:
-        return f"offset {pc}: {info.name}"
-    meaning = MEANING[info.operand](code, arg)
-    return f"offset {pc}: {info.name} {arg} {meaning}".rstrip()
-
-
 class Debugger(cmd.Cmd):
-    """The command loop over one debugged program (``code`` compiled from ``file``)."""
+    """The command loop over one debugged ``program`` (``minivm.api.Program``), its checks
+    every ``check_interval`` ticks; the GIL follows ``fifo`` order until the person chooses.
+    ``stdin``/``stdout``: where commands are read and answers (and the program's output) go
+    (default: the process's own). Raises ``ValueError`` for a check interval below 1."""
 
-    def __init__(self, code, file: str, text: str, config: VMConfig, stdin=None, stdout=None):
+    def __init__(self, program: api.Program, check_interval: int = 100, stdin=None, stdout=None):
         stdin, stdout = stdin or sys.stdin, stdout or sys.stdout
         self.interactive = stdin.isatty() and stdout.isatty()
         super().__init__(stdin=stdin, stdout=stdout)
         self.use_rawinput = self.interactive
         self.prompt = PROMPT if self.interactive else ""
+        code, file, text = program.code, program.filename, program.source
         self.code, self.file = code, file
         # The lines to list: the file the code was compiled from (split once, there).
         self.lines = (code.source or SourceFile(file, text)).lines
         self.program_hash = program_hash(text)
         self.controller = Controller(file)
         self.policy = ManualPolicy(self.controller.ask)
-        self.machine = Machine(config, stdout=stdout, events=self.controller, policy=self.policy)
+        self.run = api.prepare(
+            program, policy="fifo", check_interval=check_interval, stdout=stdout, stderr=sys.stderr,
+            events=self.controller, control=self.policy,
+        )  # fmt: skip
+        # The VM itself: the debugger shows its threads, frames and heap, and records its turns.
+        self.machine = self.run.machine
         self.controller.recorder.attach(self.machine)
         self.status: int | None = None
         self.stop: Stop | None = None
@@ -76,7 +75,10 @@ class Debugger(cmd.Cmd):
 
         def runner() -> None:
             try:
-                self.status = self.machine.run(self.code)
+                self.status = self.run.start().wait().exit_status
+            except Exception as bug:  # a bug of minivm itself: say so, as minivm run does
+                self.machine.errors.write_line(format_internal_error(bug))
+                self.status = self.run.result.exit_status
             finally:
                 self.controller.end()
 
@@ -133,7 +135,7 @@ class Debugger(cmd.Cmd):
         code, pc = frame[FRAME_CODE], frame[FRAME_PC]
         line = code.line_of(pc)
         text = self.lines[line - 1].strip() if code.file == self.file and 0 < line <= len(self.lines) else ""
-        return f"at {code.file}:{line} in {code.display_name}, {instruction_text(code, pc)}\n    {text}"
+        return f"at {code.file}:{line} in {code.display_name}, {inspect.instruction_text(code, pc)}\n    {text}"
 
     # -- helpers
     def say(self, text: str) -> None:
@@ -342,7 +344,7 @@ class Debugger(cmd.Cmd):
         code, pc = frame[FRAME_CODE], frame[FRAME_PC]
         for offset in range(max(0, pc - 5), min(len(code.instructions), pc + 6)):
             mark = "-->" if offset == pc else "   "
-            self.say(f"{mark} {code.line_of(offset):4d}  {instruction_text(code, offset)}")
+            self.say(f"{mark} {code.line_of(offset):4d}  {inspect.instruction_text(code, offset)}")
         return False
 
     def do_heap(self, arg: str) -> bool:
@@ -420,9 +422,10 @@ class Debugger(cmd.Cmd):
         return self.do_quit(arg)
 
 
-def run_debugger(code, file: str, text: str, config: VMConfig) -> int:
-    """``minivm debug FILE``: debug ``code`` (compiled from ``text``); returns exit status 0."""
-    debugger = Debugger(code, file, text, config)
+def run_debugger(program: api.Program, check_interval: int = 100) -> int:
+    """``minivm debug FILE``: debug ``program`` (``minivm.api.compile``'s), its checks every
+    ``check_interval`` ticks; returns exit status 0."""
+    debugger = Debugger(program, check_interval)
     debugger.start()
     if debugger.stop is not None:
         debugger.say(f"thread 0 stopped before the first instruction {debugger._where_line(debugger.stop.thread)}")

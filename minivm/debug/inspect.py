@@ -15,6 +15,8 @@ Design note
 
 from __future__ import annotations
 
+from minivm.bytecode import opcodes as op
+from minivm.bytecode.disasm import MEANING
 from minivm.errors import GuestError, SourceError
 from minivm.frontend import nodes as n
 from minivm.frontend.parser import parse
@@ -24,6 +26,20 @@ from minivm.runtime.heap import Heap, children, describe
 from minivm.runtime.interpreter import FRAME_CELLS, FRAME_CODE, FRAME_LOCALS, FRAME_PC, FRAME_STACK
 from minivm.runtime.threads import BLOCKED, DONE, SLEEPING, GuestLock, GuestThread
 from minivm.runtime.values import UNSET, Cell, MvList, MvMap, map_key, to_repr
+
+
+def instruction_text(code, pc: int) -> str:
+    """``offset 3: LOAD_GLOBAL 0 (counter)`` — one instruction of ``code`` at offset ``pc``
+    as ``minivm dis`` shows it (just ``offset N`` past the end)."""
+    if not 0 <= pc < len(code.instructions):
+        return f"offset {pc}"
+    opcode, arg = code.instructions[pc]
+    info = op.OPCODES[opcode]
+    if info.operand is op.Operand.NONE:
+        return f"offset {pc}: {info.name}"
+    meaning = MEANING[info.operand](code, arg)
+    return f"offset {pc}: {info.name} {arg} {meaning}".rstrip()
+
 
 LOOKING_BUILTINS = frozenset(["len", "str", "type", "has", "int", "float"])
 _BINARY = {

@@ -11,10 +11,11 @@ Design note
   next, no preemption is counted: the holder gave up by itself). A thread just given the GIL
   always runs its next instruction before the next decision, so that "switch to B at once"
   is not explored twice.
-* **The engine is the interpreter.** Each run builds a new ``Machine`` with plain (unfused)
-  instructions on the same compiled program; guest threads are real OS threads, but under
-  the controlled hand-off only the chosen one moves, so a run is a pure function of its
-  choices (and of ``time()``/``sleep`` if the program uses them).
+* **The engine is the interpreter.** Each run is a fresh VM built through the front door
+  users get (``minivm.api.prepare`` with ``control=``, the controlled policy), on plain
+  (unfused) instructions of the same compiled program; guest threads are real OS threads,
+  but under the controlled hand-off only the chosen one moves, so a run is a pure function
+  of its choices (and of ``time()``/``sleep`` if the program uses them).
 * **Outcomes** are what a user sees: standard output, exit status, standard error.
 * **A found schedule becomes a file** by running its choices once more with the recorder of
   ``minivm.schedule`` attached: the file is an ordinary schedule that ``--replay`` follows.
@@ -26,9 +27,10 @@ import io
 
 import attrs
 
+from minivm import api
 from minivm.bytecode.code import CodeObject
+from minivm.errors import format_internal_error
 from minivm.observe.events import EventBus
-from minivm.runtime.machine import Machine, VMConfig
 from minivm.schedule.control import ControlledPolicy, Director
 from minivm.schedule.model import Schedule, program_hash
 from minivm.schedule.record import Recorder
@@ -71,21 +73,31 @@ class Outcome:
 
 @attrs.frozen
 class Program:
-    """A compiled program to explore, and the VM settings of every run."""
+    """A compiled program to explore, and the VM settings of every run: ``name`` (its file
+    name), ``text`` (its source), ``code``, ``check_interval`` in ticks, ``max_steps`` in
+    instructions per run. ``program`` is the same as the front door's ``minivm.api.Program``,
+    made once so that a run adds no work of its own."""
 
     name: str
     text: str
     code: CodeObject
     check_interval: int = 100
     max_steps: int = 100_000
+    program: api.Program = attrs.field(init=False, eq=False, repr=False)
 
-    def config(self) -> VMConfig:
-        """The configuration of one explored run (plain instructions, the step limit)."""
+    @program.default
+    def _front_door_program(self) -> api.Program:
+        return api.Program(code=self.code, filename=self.name, source=self.text)
+
+    def settings(self) -> dict:
+        """The ``minivm.api.prepare`` settings of one explored run (plain instructions, the
+        step limit; ``explore`` names the policy in the run's statistics)."""
         # The interpreter: switch points are found from the instruction about to run, which
         # only the interpreter's frames show at every boundary (runtime/engine.py).
-        return VMConfig(
-            policy="explore", check_interval=self.check_interval, max_steps=self.max_steps, fused=False, engine="interp"
-        )
+        return {
+            "policy": "explore", "check_interval": self.check_interval, "max_steps": self.max_steps,
+            "fused": False, "engine": "interp",
+        }  # fmt: skip
 
 
 class ExploreDirector(Director):
@@ -150,20 +162,23 @@ class RunResult:
 
 def run_once(program: Program, points: SwitchPoints, choose, record: bool = False) -> RunResult:
     """Run ``program`` once, asking ``choose`` at each decision; with ``record``, also return
-    the run's schedule (``Schedule.policy`` is ``explore``)."""
+    the run's schedule (``Schedule.policy`` is ``explore``). A bug of minivm itself under
+    this schedule is an outcome too (exit 1, the internal error on standard error), reported
+    with the schedule that reproduces it."""
     out, err = io.StringIO(), io.StringIO()
     director = ExploreDirector(points, choose)
     recorder = Recorder() if record else None
-    machine = Machine(
-        program.config(),
-        stdout=out,
-        stderr=err,
-        events=EventBus([recorder]) if recorder else None,
-        policy=ControlledPolicy(director),
-    )
+    run = api.prepare(
+        program.program, stdout=out, stderr=err, events=EventBus([recorder]) if recorder else False,
+        control=ControlledPolicy(director), **program.settings(),
+    )  # fmt: skip
     if recorder:
-        recorder.attach(machine)
-    status = machine.run(program.code)
+        recorder.attach(run.machine)  # the recorder reads the VM's clocks (Run.machine)
+    try:
+        status = run.start().wait().exit_status
+    except Exception as bug:  # a VM bug found by a schedule: worth reporting with the schedule
+        err.write(format_internal_error(bug) + "\n")
+        status = run.result.exit_status
     schedule = recorder.schedule(program_hash(program.text)) if recorder else None
     return RunResult(Outcome(out.getvalue(), status, err.getvalue()), director.trace, director.preemptions, schedule)
 

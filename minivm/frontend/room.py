@@ -52,9 +52,9 @@ def with_big_stack(function: Callable[[], object]) -> object:
     return outcome.get("value")
 
 
-def compile_with_room(source: str, file: str = "<input>") -> CodeObject:
+def compile_with_room(source: str, file: str = "<input>", interactive: bool = False) -> CodeObject:
     """``compile_source`` on a thread with room for deep nesting; raises what it raises
-    (``SourceError`` for bad source)."""
+    (``SourceError`` for bad source). ``interactive``: as ``compile_source`` (the REPL)."""
     from minivm.frontend.compiler import compile_source
 
-    return with_big_stack(lambda: compile_source(source, file))
+    return with_big_stack(lambda: compile_source(source, file, interactive))

@@ -1,6 +1,6 @@
 """The ``run`` command's observation options at work: traces, statistics, timelines and plots.
 
-The flags themselves are defined in ``minivm.cli`` (``add_observe_options``), so that a run
+The flags themselves are defined in ``minivm.commands.run`` (``add_observe_options``), so that a run
 that watches nothing never imports this package."""
 
 from __future__ import annotations

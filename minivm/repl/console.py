@@ -25,10 +25,10 @@ import contextlib
 import sys
 from typing import TextIO
 
+from minivm import api
 from minivm.bytecode.code import CodeObject
 from minivm.bytecode.disasm import disassemble
 from minivm.errors import SourceError, format_guest_error, format_source_error
-from minivm.frontend.compiler import compile_source
 from minivm.frontend.parser import is_incomplete
 from minivm.gil.policies import check_policy_name
 from minivm.repl.session import Session
@@ -133,7 +133,7 @@ class Console:
         name = session.name_input()
         session.count_input()
         try:
-            code = compile_source(source, name, interactive=True)
+            code = api.compile(source, name, interactive=True).code
         except SourceError as error:
             self.complain(format_source_error(error))
             return "error"
@@ -191,13 +191,13 @@ class Console:
         return ""
 
 
-def run_repl(config, stdin: TextIO | None = None, stdout: TextIO | None = None,
+def run_repl(settings: dict | None = None, stdin: TextIO | None = None, stdout: TextIO | None = None,
              stderr: TextIO | None = None) -> int:  # fmt: skip
-    """``minivm repl``: a session with ``config`` (a ``VMConfig``) on the given streams
-    (the process's own by default); returns the exit status."""
+    """``minivm repl``: a session with ``settings`` (``minivm.api.prepare``'s keyword
+    settings) on the given streams (the process's own by default); returns the exit status."""
     stdin = stdin or sys.stdin
     stdout = stdout or sys.stdout
     stderr = stderr or sys.stderr
     interactive = stdin.isatty() and stdout.isatty()
-    session = Session(config, stdout, stderr)
+    session = Session(settings, stdout, stderr)
     return Console(session, stdin, stdout, stderr, interactive).loop()

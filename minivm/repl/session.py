@@ -2,9 +2,11 @@
 
 Design note
 -----------
-* **One VM for the whole session.** ``Machine.run`` runs one program and waits for every
-  thread; a session instead keeps one ``Machine`` — its globals, heap, GIL and spawned threads
-  — for as long as the prompt is open. Each input is compiled on its own (a top-level ``let``
+* **One VM for the whole session.** A run of the front door (``minivm.api``) runs one
+  program and waits for every thread; a session instead keeps one VM — its globals, heap,
+  GIL and spawned threads — for as long as the prompt is open. It is built by
+  ``minivm.api.prepare`` with no program, as every run is built, and driven here through
+  ``Run.machine``, input by input. Each input is compiled on its own (a top-level ``let``
   or ``fn`` compiles to ``DEFINE_GLOBAL``, so it defines or *redefines* a global, as a rebinding
   at Python's prompt does) and run by the main thread, thread 0.
 * **The main thread at the prompt is asleep, not blocked.** Between inputs thread 0 gives the
@@ -14,7 +16,7 @@ Design note
   prompt as a block: the person may still release a lock or end a wait with the next input.
   When an input arrives thread 0 wakes as a sleeper does: ``running``, then ``GIL.acquire``,
   waiting its turn like anyone else.
-* **Each input runs on a fresh host thread** (as ``Machine.run`` runs the main thread), so
+* **Each input runs on a fresh host thread** (as ``Run.start`` runs the main thread), so
   the host's own main thread stays free to read Ctrl-C: an interrupt sets
   ``GuestThread.interrupt`` and the running input stops at its next check with the guest error
   ``interrupted (Ctrl-C)``, its call chain showing where it was. A thread blocked in ``join``
@@ -25,15 +27,16 @@ Design note
 
 from __future__ import annotations
 
+import sys
 import threading
 from typing import TextIO
 
 import attrs
 
+from minivm import api
 from minivm.bytecode.code import CodeObject
 from minivm.errors import GuestError, ThreadAbort, format_guest_error
 from minivm.runtime.interpreter import execute, make_frame
-from minivm.runtime.machine import Machine, VMConfig
 from minivm.runtime.threads import DONE, RUNNING, SLEEPING
 from minivm.runtime.values import UNSET
 
@@ -51,14 +54,16 @@ class Outcome:
 class Session:
     """One long-lived VM whose main thread runs inputs one at a time.
 
-    ``config`` configures the VM as ``minivm run``'s options do; ``stdout``/``stderr`` receive
-    the guest's output and the errors of spawned threads. Raises ``ValueError`` for a bad
-    configuration (as ``Machine`` does).
+    ``settings`` configure the VM as ``minivm run``'s options do (the keyword settings of
+    ``minivm.api.prepare``: policy, intervals, ...); ``stdout``/``stderr`` receive the guest's
+    output and the errors of spawned threads (default: the process's own). Raises
+    ``ValueError`` for a bad setting (as ``prepare`` does).
     """
 
-    def __init__(self, config: VMConfig | None = None, stdout: TextIO | None = None,
+    def __init__(self, settings: dict | None = None, stdout: TextIO | None = None,
                  stderr: TextIO | None = None):  # fmt: skip
-        self.machine = Machine(config or VMConfig(), stdout, stderr)
+        prepared = api.prepare(None, stdout=stdout or sys.stdout, stderr=stderr or sys.stderr, **(settings or {}))
+        self.machine = prepared.machine
         self.main = self.machine.scheduler.new_main([])  # takes the GIL, as at any start
         self.machine.main = self.main
         self._to_prompt()

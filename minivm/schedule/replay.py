@@ -156,8 +156,9 @@ class ReplayDirector(Director):
 class Replay:
     """Everything a replayed run needs: the policy to give the machine, and the checks after.
 
-    Use: ``replay = Replay(schedule)``; ``Machine(config, policy=replay.policy)``;
-    ``replay.attach(machine)``; run; ``replay.divergence()`` is the first divergence or None.
+    Use: ``replay = Replay(schedule)``; ``run = minivm.api.prepare(program,
+    control=replay.policy, ...)``; ``replay.attach(run.machine)``; ``run.start().wait()``;
+    ``replay.divergence()`` is the first divergence or None.
     """
 
     def __init__(self, schedule: Schedule):

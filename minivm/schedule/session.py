@@ -1,6 +1,6 @@
 """``minivm run --record FILE`` and ``--replay FILE``: the command line's side of schedules.
 
-The flags are defined in ``minivm.cli``; this module does the work, so a run that records
+The flags are defined in ``minivm.commands.run``; this module does the work, so a run that records
 nothing never imports it. Errors a user can cause (an unreadable, corrupt or mismatched
 schedule, an unwritable file) are ``ScheduleUsageError`` before the run, or a divergence
 reported after it: both exit status 2, one sentence, no traceback.

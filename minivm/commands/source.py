@@ -1,0 +1,34 @@
+"""What every command that takes a program shares: reading it from ``FILE`` or ``-c``, and
+the usage error that ends the command with exit status 2."""
+
+from __future__ import annotations
+
+import argparse
+
+# Exit status, as ``minivm/cli.py`` documents it.
+EXIT_OK, EXIT_RUNTIME, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
+
+
+class UsageError(Exception):
+    """Bad input that is no program's fault (a missing file, options that cannot go
+    together): the command line prints the message and exits with status 2."""
+
+
+def read_source(args: argparse.Namespace) -> tuple[str, str]:
+    """(file name, text) from ``FILE`` (``args.file``) or ``-c`` (``args.code``); raises
+    ``SourceError`` for text that is not UTF-8, ``UsageError`` for a file that cannot be read."""
+    from minivm.frontend.parser import decode_source
+
+    if args.code is not None:
+        return "<string>", args.code
+    path = args.file
+    try:
+        with open(path, "rb") as handle:
+            data = handle.read()
+    except FileNotFoundError:
+        raise UsageError(f"minivm: cannot open '{path}': no such file") from None
+    except IsADirectoryError:
+        raise UsageError(f"minivm: cannot open '{path}': it is a directory") from None
+    except OSError as exc:
+        raise UsageError(f"minivm: cannot open '{path}': {exc.strerror}") from None
+    return path, decode_source(data, path)
