@@ -242,9 +242,12 @@ class TicksPolicy(Policy):
         # the releaser while it is out of the lock; a waiter that wins clears them for it
         # (``_take_over``), and whichever of the two reaches ``mutex`` first does it.
         self.releasing = thread
-        # The battle: between these two lines a woken waiter may take the lock.
-        self.battle.release()
-        if self.battle.acquire(blocking=False):
+        battle = self.battle
+        # The battle: between these two lines a woken waiter may take the lock. The lock is
+        # in a local and the argument positional, so the window is a few bytecodes wide,
+        # as close as Python gets to ``ceval.c``'s two adjacent C calls.
+        battle.release()
+        if battle.acquire(False):
             if gil.holder is not thread:
                 # A waiter won in between and has already given the lock up again: this
                 # thread's release was recorded by that waiter; take over like any winner.

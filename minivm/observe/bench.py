@@ -107,14 +107,27 @@ def _no_gc():
             gc.enable()
 
 
-def _median_time(function, repeat: int) -> float:
-    times = []
+def _timed(function) -> float:
+    """Wall seconds of one call of ``function``, without the host's garbage collector."""
+    with _no_gc():
+        start = time.perf_counter()
+        function()
+        return time.perf_counter() - start
+
+
+def interleaved(measures: dict, repeat: int) -> dict[str, float]:
+    """Median seconds of each measure, taken in turns: round after round, every measure once.
+
+    ``measures`` maps a name to a function returning seconds, or to ``(function, times)`` to
+    take it ``times`` times per round (short baselines). The machine's speed drifts by tens
+    of percent over seconds here (a shared host): measured in turns, both sides of a ratio
+    see the same drift, where measured one after the other they would not."""
+    samples: dict[str, list[float]] = {name: [] for name in measures}
     for _ in range(repeat):
-        with _no_gc():
-            start = time.perf_counter()
-            function()
-            times.append(time.perf_counter() - start)
-    return statistics.median(times)
+        for name, measure in measures.items():
+            function, times = measure if isinstance(measure, tuple) else (measure, 1)
+            samples[name].extend(function() for _ in range(times))
+    return {name: statistics.median(values) for name, values in samples.items()}
 
 
 ENGINES = ("interp", "compiled")
@@ -138,18 +151,15 @@ def _run_python(source: str) -> None:
     exec(compile(source, "<bench>", "exec"), {"__name__": "__bench__", "print": lambda *a: None})
 
 
-def _minivm_wall(code, repeat: int, **kwargs) -> tuple[float, int]:
-    results = [_run_minivm(code, **kwargs) for _ in range(repeat)]
-    return statistics.median(r[0] for r in results), results[0][1]
+def _minivm_measure(code, counts: dict, name: str, **kwargs):
+    """A measure for ``interleaved``: one run of ``code`` on minivm; its instruction count
+    goes in ``counts[name]``."""
 
+    def measure() -> float:
+        wall, counts[name] = _run_minivm(code, **kwargs)
+        return wall
 
-def _engines_wall(code, repeat: int, **kwargs) -> dict[str, tuple[float, int]]:
-    """Median wall time per engine, the engines' runs interleaved (load drifts alike on both)."""
-    runs: dict[str, list] = {engine: [] for engine in ENGINES}
-    for _ in range(repeat):
-        for engine in ENGINES:
-            runs[engine].append(_run_minivm(code, engine=engine, **kwargs))
-    return {e: (statistics.median(r[0] for r in rs), rs[0][1]) for e, rs in runs.items()}
+    return measure
 
 
 def tracing_off_overhead(instructions: int, wall: float, check: int) -> float:
@@ -236,12 +246,17 @@ def spawn_join(count: int) -> tuple[float, float]:
 def startup(repeat: int) -> tuple[float, float]:
     """Wall time of ``minivm run`` on hello world, and of ``python -c "import lark"``."""
 
-    def timed(command: list[str]) -> float:
-        return _median_time(lambda: subprocess.run(command, capture_output=True, check=True), repeat)
+    def command(*words: str):
+        return lambda: _timed(lambda: subprocess.run([sys.executable, *words], capture_output=True, check=True))
 
-    mine = timed([sys.executable, "-m", "minivm", "run", "-c", 'print("hello, world");'])
-    base = timed([sys.executable, "-c", "import lark"])
-    return mine, base
+    medians = interleaved(
+        {
+            "minivm": command("-m", "minivm", "run", "-c", 'print("hello, world");'),
+            "lark": command("-c", "import lark"),
+        },
+        repeat,
+    )
+    return medians["minivm"], medians["lark"]
 
 
 # Two threads, 82 instructions in all: the program ``minivm explore``'s speed target names.
@@ -298,15 +313,20 @@ def cmd_bench(args: argparse.Namespace) -> int:
     for workload in _suite(scale):
         _progress(f"bench: {workload.name} ...")
         program = api.compile(workload.minivm, filename=f"<{workload.name}>")
-        walls = _engines_wall(program, repeat)
+        counts: dict[str, int] = {}
         # The Python runs are short and cheap: more of them steady the baseline's median.
-        base = _median_time(lambda w=workload: _run_python(w.python), 4 * repeat)
+        python = (lambda w=workload: _timed(lambda: _run_python(w.python)), 4)
+        walls = interleaved(
+            {"python": python, **{e: _minivm_measure(program, counts, e, engine=e) for e in ENGINES}}, repeat
+        )
+        base = walls["python"]
         row = {"name": workload.name, "python_s": base, "threaded": workload.threaded,
-               "instructions": walls["interp"][1]}  # fmt: skip
-        for engine, (wall, instructions) in walls.items():
+               "instructions": counts["interp"]}  # fmt: skip
+        for engine in ENGINES:
+            wall = walls[engine]
             row[f"{engine}_s"] = wall
             row[f"{engine}_ratio"] = wall / base
-            row[f"{engine}_instructions_per_s"] = instructions / wall
+            row[f"{engine}_instructions_per_s"] = counts[engine] / wall
         results["programs"].append(row)
         _progress("")
         rate = row["compiled_instructions_per_s"] / 1e6
@@ -321,9 +341,17 @@ def cmd_bench(args: argparse.Namespace) -> int:
     _progress("bench: tick check overhead ...")
     countdown = api.compile(_suite(scale)[0].minivm, filename="<countdown>")
     for engine in ENGINES:
-        ticks_wall, ticked = _minivm_wall(countdown, repeat, policy="ticks", check=100, engine=engine)
-        none_wall, _ = _minivm_wall(countdown, repeat, policy="none", check=100, engine=engine)
-        unchecked_wall, _ = _minivm_wall(countdown, repeat, policy="ticks", check=10**9, engine=engine)
+        counts = {}
+        settings = {"ticks": ("ticks", 100), "none": ("none", 100), "unchecked": ("ticks", 10**9)}
+        walls = interleaved(
+            {
+                name: _minivm_measure(countdown, counts, name, policy=policy, check=check, engine=engine)
+                for name, (policy, check) in settings.items()
+            },
+            repeat,
+        )
+        ticks_wall, none_wall, unchecked_wall = walls["ticks"], walls["none"], walls["unchecked"]
+        ticked = counts["ticks"]
         results[f"tick_check_overhead_{engine}"] = ticks_wall / none_wall
         results[f"slow_path_overhead_{engine}"] = ticks_wall / unchecked_wall
         if engine == "interp":
