@@ -34,7 +34,9 @@ class TickClock:
     a check falls inside one).
     """
 
-    __slots__ = ("budget", "checks", "fast_code", "instructions", "thread", "ticks", "until_check")
+    __slots__ = (
+        "budget", "checks", "fast_code", "fused", "instructions", "period", "thread", "ticks", "until_check",
+    )  # fmt: skip
 
     def __init__(self, thread=None) -> None:
         # The thread this clock belongs to: the compiled tier passes the clock along its guest
@@ -46,6 +48,11 @@ class TickClock:
         self.instructions = 0
         self.checks = 0
         self.fast_code = True
+        # The check period and whether fused code may run, as of the last ``start_period``:
+        # the check under ``none`` reads them here rather than from the machine's shared
+        # config (``check.unlocked_check``).
+        self.period = 0
+        self.fused = True
 
     def account(self) -> int:
         """Count the ticks spent since the budget was last set or accounted; returns them.
@@ -61,10 +68,12 @@ class TickClock:
         schedule recorder looking at a paused thread)."""
         return self.budget - self.ticks
 
-    def start_period(self, check_interval: int) -> None:
+    def start_period(self, check_interval: int, fused: bool = True) -> None:
         """A new check period of ``check_interval`` ticks starts now (a fresh holder of the
-        GIL, or a check just made, whether or not the GIL changed hands)."""
-        self.until_check = check_interval
+        GIL, or a check just made, whether or not the GIL changed hands); ``fused``: whether
+        the interpreter may run fused instructions in it."""
+        self.until_check = self.period = check_interval
+        self.fused = fused
 
     def give(self, budget: int, fast_code: bool) -> None:
         """Set the next budget: the loop may run ``budget`` ticks before the slow path (0: it

@@ -231,6 +231,8 @@ class Machine:
         if self.aborting:
             return
         self.aborting = True
+        for thread in self.scheduler.threads:
+            thread.stopping = True
         self.gil.stop()
         self.abort_error = error
         self.scheduler.wake_everyone_for_abort()
@@ -252,6 +254,9 @@ class Machine:
             self.config.policy = policy
             self.gil.policy = self.policy
             self.check.use_policy(self.policy)
+            # The engines hold the check they call (the namespace of generated code, the
+            # interpreter's loop): make them anew, so they call the new policy's.
+            self.run_thread = make_runner(self, self.engine)
             self.host.restore()
             self.host = HostSwitching(self.config.host_switch_interval, self.policy.uses_gil)
 

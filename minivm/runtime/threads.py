@@ -65,6 +65,11 @@ class GuestThread:
         self.waiting_for: str = ""
         # Set by another thread (the REPL on Ctrl-C): raise "interrupted" at the next check.
         self.interrupt = False
+        # Set on every thread when the run is being stopped (``Machine.abort``): raise
+        # ``ThreadAbort`` at the next check. The machine's ``aborting`` says the same; the
+        # check reads the thread's own copy, which under ``none`` no other running thread
+        # touches (on a free-threaded host a shared object's reference count is contended).
+        self.stopping = False
         # Parks the thread while it is blocked; a binary semaphore, born taken.
         self.wake = Parker()
         # The host thread's identifier (``threading.get_ident``), once it has started: where
