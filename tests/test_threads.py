@@ -23,6 +23,7 @@ from hypothesis import strategies as st
 from minivm.bytecode import opcodes as op
 from minivm.frontend.compiler import compile_source
 from minivm.runtime.machine import Machine, VMConfig
+from minivm.runtime.threads import GuestThread
 from minivm.runtime.values import Builtin
 
 GIL_POLICIES = ("ticks", "fifo", "timed", "priority")
@@ -707,6 +708,42 @@ print(join(a) + join(b));
     assert (status, out.getvalue(), err.getvalue()) == (0, "2\n", "")
     assert machine.gil.drop_requests >= 1
     assert machine.gil.forced_switches >= 1
+
+
+def test_a_timed_waiters_deadline_holds_until_the_gil_changes_hands():
+    machine, _, _ = make_machine(policy="timed")
+    gil = machine.gil
+    holder, waiter, later = (GuestThread(machine, tid, []) for tid in (1, 2, 3))
+    with gil.mutex:
+        gil.grant(holder)
+        assert not gil.drop_deadline_passed()  # nobody waits
+        gil.arm_drop_deadline(waiter, 0)  # a wait that has already timed out
+        assert gil.drop_deadline_passed() and gil.deadline_by is waiter
+        gil.arm_drop_deadline(later, 10**12)  # a later deadline: the earliest stands
+        assert gil.drop_deadline_passed() and gil.deadline_by is waiter
+        gil.vacate(holder, "tick")
+        gil.grant(waiter)  # a switch: the deadline was for another holder
+        assert not gil.drop_deadline_passed()
+        gil.arm_drop_deadline(later, 10**12)
+        assert not gil.drop_deadline_passed() and gil.deadline_by is later
+
+
+@pytest.mark.timeout(60)
+def test_the_holder_makes_a_timed_waiters_request_at_its_deadline():
+    # The waiters' own timeouts are a minute long here, the deadlines they arm 1 ms: only the
+    # holder, reading the deadline at its checks, can force the switches this run needs.
+    source = """let progress = [0, 0];
+fn spin(me, other) { let i = 0; while i < 1000 or progress[other] < 1000 { i += 1; progress[me] = i; } return 1; }
+let a = spawn spin(0, 1);
+let b = spawn spin(1, 0);
+print(join(a) + join(b));
+"""
+    machine, out, err = make_machine(policy="timed", switch_interval=0.001)
+    machine.policy.switch_interval = 60.0
+    status = machine.run(compile_source(source, "t.mv"))
+    assert (status, out.getvalue(), err.getvalue()) == (0, "2\n", "")
+    assert machine.gil.forced_switches >= 1
+    assert machine.gil.drop_requests >= machine.gil.forced_switches
 
 
 @pytest.mark.timeout(60)

@@ -55,6 +55,11 @@ class GIL:
         self.last_holder: GuestThread | None = None
         self.waiters: deque[GuestThread] = deque()
         self.drop_request = False
+        # The earliest timed waiter's deadline (``perf_counter_ns``; 0: none), valid while
+        # ``switches`` is still ``deadline_switches``, and that waiter (``arm_drop_deadline``).
+        self.drop_deadline_ns = 0
+        self.deadline_switches = 0
+        self.deadline_by: GuestThread | None = None
         # Counters (read by statistics).
         self.switches = 0
         self.releaser_reacquired = 0
@@ -181,6 +186,23 @@ class GIL:
     def clear_drop_request(self) -> None:
         """Forget a drop request (the GIL changed hands, or nobody waits any more)."""
         self.drop_request = False
+
+    def arm_drop_deadline(self, by: GuestThread, interval_ns: int) -> None:
+        """Waiter ``by`` begins a timed wait of ``interval_ns`` (mutex held): at that deadline,
+        unless the GIL has changed hands meanwhile, a drop is due (``drop_deadline_passed``).
+        The earliest deadline since the last switch stands, as the first waiter to time out
+        sets ``gil_drop_request`` in ``take_gil()``."""
+        deadline = time.perf_counter_ns() + interval_ns
+        if self.deadline_switches != self.switches or not self.drop_deadline_ns or deadline < self.drop_deadline_ns:
+            self.drop_deadline_ns = deadline
+            self.deadline_switches = self.switches
+            self.deadline_by = by
+
+    def drop_deadline_passed(self) -> bool:
+        """Whether a timed waiter's deadline has passed with no switch since it was armed
+        (read by the holder at its check, with or without the mutex)."""
+        deadline = self.drop_deadline_ns
+        return bool(deadline) and self.deadline_switches == self.switches and time.perf_counter_ns() >= deadline
 
     def request_drop(self, by: GuestThread) -> None:
         """A waiter timed out: ask the holder to drop the GIL at its next check."""
