@@ -49,7 +49,9 @@ class Policy:
         raise NotImplementedError
 
     def check(self, gil: GIL, thread: GuestThread) -> None:
-        """The holder reached the check; switch threads if the policy says so."""
+        """The holder reached the check; switch threads if the policy says so. Called only
+        when someone waits for the GIL or a drop request is pending (``TickCheck``): with
+        neither, no policy has anything to decide."""
         raise NotImplementedError
 
     def make_runnable(self, gil: GIL, thread: GuestThread) -> None:

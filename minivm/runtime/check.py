@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import functools
 import threading
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from minivm.errors import GuestError, ThreadAbort
@@ -88,7 +89,7 @@ class TickCheck:
         if not self.plain:
             self.at_check = self._full_check
         elif policy.uses_gil:
-            self.at_check = self._plain_check
+            self.at_check = self._plain_check_for(self.policy_check)
         else:
             self.at_check = unlocked_check
 
@@ -126,35 +127,47 @@ class TickCheck:
                 self.steps += spent
 
     # -- the slow path
-    def _plain_check(self, thread: GuestThread, ticks: int) -> int:
-        """``at_check`` of a run with no step limit, controlled turns or tracing, and the check
-        allowed at every instruction: the budget always ends with the check period, so the
-        policy's check runs every time and the next budget is a whole period.
+    def _plain_check_for(self, policy_check) -> Callable[[GuestThread, int], int]:
+        """The check under a GIL policy, with no step limit, controlled turns or tracing, and
+        the check allowed at every instruction: the budget always ends with the check period,
+        so the check is always due, and the next budget is a whole period (``clock.period``,
+        set when the thread last got the GIL). The policy is asked only when someone waits;
+        otherwise it has nothing to decide. Raises as ``_full_check`` does.
 
-        Written out rather than through ``clock.account`` and ``_budget``: at interval 100 the
-        compiled tier spends a large share of its time here (docs/performance.md), and each
-        call saved was 2-5% on fib and countdown. Raises as ``_full_check`` does.
+        A closure over what it reads, with the accounting written out rather than called
+        (``clock.account``, ``_budget``): at interval 100 the compiled tier spends a large
+        share of its time here (docs/performance.md), and each call or attribute load saved
+        showed on countdown and fib.
         """
-        clock = thread.clock
-        clock.instructions += clock.budget - ticks
-        # Accounted before the policy may block this thread: anyone reading the clock while it
-        # waits for the GIL sees every instruction counted and none pending.
-        clock.budget = clock.ticks = ticks
-        if thread.stopping:
-            raise ThreadAbort
-        if thread.interrupt:
-            thread.interrupt = False
-            raise GuestError("interrupted (Ctrl-C)")
-        if self.uses_gil and self.heap.reclaim_due():
-            self.heap.reclaim(self.vm._held_values(all_threads=True))
-        clock.checks += 1
-        self.policy_check(thread)
-        if thread.stopping:
-            raise ThreadAbort
-        budget = self.config.check_interval
-        clock.until_check = clock.budget = clock.ticks = budget
-        clock.fast_code = self.config.fused
-        return budget
+        heap, gil, vm = self.heap, self.gil, self.vm
+
+        def plain_check(thread: GuestThread, ticks: int) -> int:
+            clock = thread.clock
+            clock.instructions += clock.budget - ticks
+            # Accounted before the policy may block this thread: anyone reading the clock
+            # while it waits for the GIL sees every instruction counted and none pending.
+            clock.budget = clock.ticks = ticks
+            if thread.stopping:
+                raise ThreadAbort
+            if thread.interrupt:
+                thread.interrupt = False
+                raise GuestError("interrupted (Ctrl-C)")
+            if heap.until_reclaim <= 0 and heap.reclaim_due():
+                heap.reclaim(vm._held_values(all_threads=True))
+            clock.checks += 1
+            # A drop request is only ever pending while someone waits (``timed``'s waiter
+            # makes it, and the grant that ends its wait clears it): the queue alone says
+            # whether the policy has anything to decide.
+            if gil.waiters:
+                policy_check(thread)
+                if thread.stopping:
+                    raise ThreadAbort
+            budget = clock.period
+            clock.until_check = clock.budget = clock.ticks = budget
+            clock.fast_code = clock.fused
+            return budget
+
+        return plain_check
 
     def _full_check(self, thread: GuestThread, ticks: int) -> int:
         """The slow path, entered when the loop's budget is spent (``ticks`` <= 0: the loop's
@@ -189,7 +202,9 @@ class TickCheck:
             if self.heap.reclaim_due() and self.uses_gil:
                 self.heap.reclaim(vm._held_values(all_threads=True))
             clock.checks += 1
-            self.policy_check(thread)
+            gil = self.gil
+            if gil.waiters or gil.drop_request:
+                self.policy_check(thread)
             # Whether or not the GIL changed hands, a new check period starts now.
             clock.until_check = until_check = config.check_interval
             if thread.stopping:

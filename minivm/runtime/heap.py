@@ -76,7 +76,9 @@ class Heap:
         self.allocated = 0
         self.freed = 0
         self.peak_live = 0
-        self._since_reclaim = 0
+        # Allocations left before a reclaim may be due: a countdown, so that the check's
+        # cheap first test is one load and a compare with zero (``reclaim_due`` decides).
+        self.until_reclaim = self.RECLAIM_EVERY
 
     def alloc(self, obj):
         """Give ``obj`` an id and enter it in the table of live objects."""
@@ -85,7 +87,7 @@ class Heap:
         obj.oid = oid
         self.live[oid] = obj
         self.allocated += 1
-        self._since_reclaim += 1
+        self.until_reclaim -= 1
         return obj
 
     def new_list(self, items: Iterable[object] = ()) -> MvList:
@@ -124,8 +126,7 @@ class Heap:
 
     def reclaim_due(self) -> bool:
         """Whether enough was allocated since the last reclaim to make one worthwhile."""
-        since = self._since_reclaim  # asked at every check: the cheap test first
-        return since >= self.RECLAIM_EVERY and since >= len(self.live)
+        return self.until_reclaim <= 0 and self.RECLAIM_EVERY - self.until_reclaim >= len(self.live)
 
     def reclaim(self, roots: Iterable[object]) -> int:
         """Free every object whose count is zero and that no root holds; returns how many.
@@ -133,7 +134,7 @@ class Heap:
         ``roots`` are the uncounted references: the values on running frames' stacks and in
         their local slots (and anything else the caller knows is held).
         """
-        self._since_reclaim = 0
+        self.until_reclaim = self.RECLAIM_EVERY
         held = {id(v) for v in roots if v.__class__ in HEAP_TYPES}
         pending = [o for o in tuple(self.live.values()) if o.rc <= 0 and id(o) not in held]  # type: ignore[attr-defined]
         count = 0
