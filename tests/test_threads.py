@@ -693,18 +693,20 @@ print("seen");
     assert run(source, policy=policy, check_interval=check_interval) == (0, "seen\n", "")
 
 
-@pytest.mark.timeout(60)
-def test_timed_policy_forces_switches_between_busy_threads():
-    # Each thread spins until the other has made progress, so the run can only end if the
-    # holder is forced to switch (however long the host takes to wake the waiter).
-    source = """let progress = [0, 0];
+# Each thread spins until the other has made progress, so the run can only end if the
+# holder is forced to switch (however long the host takes to wake the waiter).
+BUSY_PAIR = """let progress = [0, 0];
 fn spin(me, other) { let i = 0; while i < 1000 or progress[other] < 1000 { i += 1; progress[me] = i; } return 1; }
 let a = spawn spin(0, 1);
 let b = spawn spin(1, 0);
 print(join(a) + join(b));
 """
+
+
+@pytest.mark.timeout(60)
+def test_timed_policy_forces_switches_between_busy_threads():
     machine, out, err = make_machine(policy="timed", switch_interval=0.001)
-    status = machine.run(compile_source(source, "t.mv"))
+    status = machine.run(compile_source(BUSY_PAIR, "t.mv"))
     assert (status, out.getvalue(), err.getvalue()) == (0, "2\n", "")
     assert machine.gil.drop_requests >= 1
     assert machine.gil.forced_switches >= 1
@@ -732,15 +734,9 @@ def test_a_timed_waiters_deadline_holds_until_the_gil_changes_hands():
 def test_the_holder_makes_a_timed_waiters_request_at_its_deadline():
     # The waiters' own timeouts are a minute long here, the deadlines they arm 1 ms: only the
     # holder, reading the deadline at its checks, can force the switches this run needs.
-    source = """let progress = [0, 0];
-fn spin(me, other) { let i = 0; while i < 1000 or progress[other] < 1000 { i += 1; progress[me] = i; } return 1; }
-let a = spawn spin(0, 1);
-let b = spawn spin(1, 0);
-print(join(a) + join(b));
-"""
     machine, out, err = make_machine(policy="timed", switch_interval=0.001)
     machine.policy.switch_interval = 60.0
-    status = machine.run(compile_source(source, "t.mv"))
+    status = machine.run(compile_source(BUSY_PAIR, "t.mv"))
     assert (status, out.getvalue(), err.getvalue()) == (0, "2\n", "")
     assert machine.gil.forced_switches >= 1
     assert machine.gil.drop_requests >= machine.gil.forced_switches

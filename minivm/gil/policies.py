@@ -51,8 +51,9 @@ class Policy:
 
     def check(self, gil: GIL, thread: GuestThread) -> None:
         """The holder reached the check; switch threads if the policy says so. Called only
-        when someone waits for the GIL or a drop request is pending (``TickCheck``): with
-        neither, no policy has anything to decide."""
+        when someone waits for the GIL (``TickCheck``): with nobody waiting no policy has
+        anything to decide, and no drop request is pending either (``timed``'s waiter makes
+        it, and the grant that ends its wait clears it)."""
         raise NotImplementedError
 
     def make_runnable(self, gil: GIL, thread: GuestThread) -> None:

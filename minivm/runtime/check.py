@@ -150,15 +150,11 @@ class TickCheck:
             if thread.stopping:
                 raise ThreadAbort
             if thread.interrupt:
-                thread.interrupt = False
-                raise GuestError("interrupted (Ctrl-C)")
+                raise take_interrupt(thread)
             if heap.until_reclaim <= 0 and heap.reclaim_due():
                 heap.reclaim(vm._held_values(all_threads=True))
             clock.checks += 1
-            # A drop request is only ever pending while someone waits (``timed``'s waiter
-            # makes it, and the grant that ends its wait clears it): the queue alone says
-            # whether the policy has anything to decide.
-            if gil.waiters:
+            if gil.waiters:  # else the policy has nothing to decide (``Policy.check``)
                 policy_check(thread)
                 if thread.stopping:
                     raise ThreadAbort
@@ -177,11 +173,8 @@ class TickCheck:
         the step limit. The policy's check runs when the thread's check period is up.
         """
         clock = thread.clock
-        spent = clock.budget - ticks
-        clock.budget = clock.ticks = ticks
-        clock.instructions += spent
-        until_check = clock.until_check - spent
-        clock.until_check = until_check
+        clock.ticks = ticks
+        spent = clock.account()
         if self.counts_steps:
             if self.steps_lock is None:
                 self.steps += spent
@@ -192,21 +185,19 @@ class TickCheck:
         if thread.stopping:
             raise ThreadAbort
         if thread.interrupt:
-            thread.interrupt = False
-            raise GuestError("interrupted (Ctrl-C)")
+            raise take_interrupt(thread)
         config = self.config
         limit = config.max_steps
         if limit is not None and self.steps >= limit:
             raise step_limit_error(thread, limit)
-        if until_check <= 0 and (self.check_everywhere or _at_backedge(thread)):
+        if clock.until_check <= 0 and (self.check_everywhere or _at_backedge(thread)):
             if self.heap.reclaim_due() and self.uses_gil:
                 self.heap.reclaim(vm._held_values(all_threads=True))
             clock.checks += 1
-            gil = self.gil
-            if gil.waiters or gil.drop_request:
+            if self.gil.waiters:
                 self.policy_check(thread)
             # Whether or not the GIL changed hands, a new check period starts now.
-            clock.until_check = until_check = config.check_interval
+            clock.until_check = config.check_interval
             if thread.stopping:
                 raise ThreadAbort
         turns = self.turns
@@ -224,13 +215,17 @@ class TickCheck:
             self.events.instr(thread, code, pc, opcode, arg)
             clock.budget = clock.ticks = 1
             return 1
-        if limit is None and turns is None:
-            budget = until_check if until_check > 1 else 1  # ``_budget`` without its limits
-        else:
-            budget = self._budget(thread)
+        budget = self._budget(thread)
         clock.budget = clock.ticks = budget
         clock.fast_code = config.fused
         return budget
+
+
+def take_interrupt(thread: GuestThread) -> GuestError:
+    """The guest error of the Ctrl-C that ``thread`` was sent (``GuestThread.interrupt``),
+    which it clears: the check raises it at the thread's next check."""
+    thread.interrupt = False
+    return GuestError("interrupted (Ctrl-C)")
 
 
 def _at_backedge(thread: GuestThread) -> bool:
@@ -260,8 +255,7 @@ def unlocked_check(thread: GuestThread, ticks: int) -> int:
     if thread.stopping:
         raise ThreadAbort
     if thread.interrupt:
-        thread.interrupt = False
-        raise GuestError("interrupted (Ctrl-C)")
+        raise take_interrupt(thread)
     clock.checks += 1
     budget = clock.period
     clock.until_check = clock.budget = clock.ticks = budget
