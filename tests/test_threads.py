@@ -730,6 +730,30 @@ def test_a_timed_waiters_deadline_holds_until_the_gil_changes_hands():
         assert not gil.drop_deadline_passed() and gil.deadline_by is later
 
 
+def test_the_plain_check_asks_timed_only_once_a_deadline_passed_or_a_drop_is_requested():
+    machine, _, _ = make_machine(policy="timed")
+    gil = machine.gil
+    holder, waiter = GuestThread(machine, 1, []), GuestThread(machine, 2, [])
+    asked = []
+    check = machine.check._plain_check_for(lambda thread: asked.append(thread.tid))
+    with gil.mutex:
+        gil.grant(holder)
+        gil.start_waiting(waiter)
+        gil.arm_drop_deadline(waiter, 10**12)  # a wait that times out in 1000 s
+    machine.check.refill(holder)
+    check(holder, 0)
+    assert asked == [] and gil.releaser_reacquired == 1  # ran on, unasked
+    gil.drop_request = True  # the waiter's own timeout made the request
+    check(holder, 0)
+    assert asked == [1]
+    gil.drop_request = False
+    with gil.mutex:
+        gil.arm_drop_deadline(waiter, 0)  # an earlier deadline, already passed
+    check(holder, 0)
+    assert asked == [1, 1]
+    assert holder.clock.checks == 3
+
+
 @pytest.mark.timeout(60)
 def test_the_holder_makes_a_timed_waiters_request_at_its_deadline():
     # The waiters' own timeouts are a minute long here, the deadlines they arm 1 ms: only the

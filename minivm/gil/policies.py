@@ -53,7 +53,9 @@ class Policy:
         """The holder reached the check; switch threads if the policy says so. Called only
         when someone waits for the GIL (``TickCheck``): with nobody waiting no policy has
         anything to decide, and no drop request is pending either (``timed``'s waiter makes
-        it, and the grant that ends its wait clears it)."""
+        it, and the grant that ends its wait clears it). A policy that arms a drop deadline
+        (``GIL.arm_drop_deadline``) is not asked by the plain check before that deadline
+        unless a drop is requested; the holder's run-on is counted for it."""
         raise NotImplementedError
 
     def make_runnable(self, gil: GIL, thread: GuestThread) -> None:
@@ -306,6 +308,12 @@ class TimedPolicy(Policy):
     the holder win it back), which added ~200 µs to every wait: 1.21 ms waits at
     ``--switch-interval 0.001``. The waiter's own timeout stays, for a holder that does
     not reach a check.
+
+    Before the deadline, with no request pending, the plain check does not call ``check``
+    at all (``runtime/check.py``): like CPython 3's eval breaker, the switch interval costs
+    the holder nothing until a drop is due. Two busy threads against the same work in
+    sequence (compiled tier, interval 100, medians of 9 or 11): 1.29–1.48× in two runs when
+    every check with a waiter called ``check``, 1.17× without the call.
     """
 
     name = "timed"

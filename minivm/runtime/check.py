@@ -25,6 +25,7 @@ from __future__ import annotations
 import functools
 import threading
 from collections.abc import Callable
+from time import perf_counter_ns
 from typing import TYPE_CHECKING
 
 from minivm.errors import GuestError, ThreadAbort
@@ -155,9 +156,16 @@ class TickCheck:
                 heap.reclaim(vm._held_values(all_threads=True))
             clock.checks += 1
             if gil.waiters:  # else the policy has nothing to decide (``Policy.check``)
-                policy_check(thread)
-                if thread.stopping:
-                    raise ThreadAbort
+                # A timed waiter's deadline (``GIL.arm_drop_deadline``; 0 under the other
+                # policies): before it, with no drop requested, the holder runs on unasked,
+                # as CPython 3's eval breaker costs nothing until a request is pending.
+                deadline = gil.drop_deadline_ns
+                if not deadline or gil.drop_request or deadline <= perf_counter_ns():
+                    policy_check(thread)
+                    if thread.stopping:
+                        raise ThreadAbort
+                else:
+                    gil.releaser_reacquired += 1  # ``gil.runs_on()`` written out
             budget = clock.period
             clock.until_check = clock.budget = clock.ticks = budget
             clock.fast_code = clock.fused
