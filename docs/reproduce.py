@@ -176,6 +176,82 @@ class Experiments:
             ]
         )
 
+    # (1b) the price of a check: the time between checks decides the ratio
+    def check_period(self) -> str:
+        work = "fn work(n) { while n > 0 { n -= 1; } return n; }\n"
+        timer = work + ("let best = nil;\nfor r in range(3) { let t0 = time(); work(300000); let d = time() - t0;"
+                        " if best == nil or d < best { best = d; } }\nprint(best);\n")  # fmt: skip
+        twin_timer = ("import time\ndef work(n):\n    while n > 0:\n        n -= 1\nbest = None\nfor r in range(3):\n"
+                      "    t0 = time.time(); work(300000); d = time.time() - t0\n"
+                      "    best = d if best is None or d < best else best\nprint(best)\n")  # fmt: skip
+        stats = self.folder / "ticks.json"
+
+        def instructions(n: int) -> int:
+            run([self.hosts.py3, "-m", "minivm", "run", "--stats-json", str(stats), "-c", work + f"work({n});"])
+            return json.loads(stats.read_text())["instructions"]
+
+        # Ticks per loop iteration, counted by minivm itself; CPython 2.7 ticks twice an
+        # iteration of this loop (ceval.c: LOAD_FAST, LOAD_CONST, STORE_FAST and COMPARE_OP's
+        # predicted jump go to fast_next_opcode, past the ticker).
+        per_iteration = (instructions(2000) - instructions(1000)) / 1000
+        rows = ["| `ticks` | time between checks | threads vs sequence | added per contended check |",
+                "| --- | --- | --- | --- |"]  # fmt: skip
+        figures: dict[str, tuple[float, float]] = {}
+        settings = [("GIL host", "compiled", i) for i in (100, 200, 400)] + [("GIL host", "interp", 100)]
+        if self.hosts.ft:
+            settings += [("free-threaded host", "compiled", 100), ("free-threaded host", "interp", 100)]
+        for host_name, engine, interval in settings:
+            host = self.hosts.minivm_hosts[host_name]
+            vm = ["--policy", "ticks", "--engine", engine, "--check-interval", str(interval)]
+            best = self._repeat(lambda h=host, o=vm: float(run([h, "-m", "minivm", "run", *o, "-c", timer])))
+            ratio = self._repeat(lambda h=host, o=vm: int(minivm(h, "programs/seed_ratio.mv", *o)[0]) / 100)
+            tier = "compiled tier" if engine == "compiled" else "interpreter"
+            figures[f"minivm, {host_name}, {tier} @{interval}"] = (best / (300000 * per_iteration / interval) * 1e6,
+                                                                   ratio)  # fmt: skip
+        if self.hosts.py27:
+            best = self._repeat(lambda: float(run([self.hosts.py27, "-c", twin_timer])))
+            for interval in (100, 200):
+                ratio = self._repeat(
+                    lambda i=interval: int(run([self.hosts.py27, str(TWINS / "seed_ratio.py"), str(i)])) / 100
+                )
+                figures[f"CPython 2.7 @{interval}"] = (best / (300000 * 2 / interval) * 1e6, ratio)
+        for label, (period, ratio) in figures.items():
+            rows.append(f"| {label} | {period:.2f} µs | {ratio:.2f}× | {(ratio - 1) * period:.2f} µs |")
+        sentences = []
+        theirs = figures.get("CPython 2.7 @100")
+        if theirs:
+            compiled = {k: v for k, v in figures.items() if k.startswith("minivm, GIL host, compiled")}
+            closest = min(compiled, key=lambda k: abs(compiled[k][0] - theirs[0]))
+            period, ratio = compiled[closest]
+            sentences.append(f"- At about CPython 2.7's time between checks at @100 ({theirs[0]:.2f} µs), "
+                             f"{closest} ({period:.2f} µs) reads {ratio:.2f}× against 2.7's "
+                             f"{theirs[1]:.2f}× — {_verdict(ratio, theirs[1])}.")  # fmt: skip
+            for host_name in self.hosts.minivm_hosts:
+                added = median([(r - 1) * p for k, (p, r) in figures.items() if k.startswith(f"minivm, {host_name}")])
+                sentences.append(f"- What a contended check adds on the {host_name}, median of its rows: "
+                                 f"{added:.2f} µs; CPython 2.7 @100: {(theirs[1] - 1) * theirs[0]:.2f} µs — "
+                                 f"{_verdict(added, (theirs[1] - 1) * theirs[0], 0.5)}.")  # fmt: skip
+        return "\n".join(
+            [
+                "## (1b) The price of a check: the time between checks decides the ratio",
+                "",
+                "Under `ticks` a check with a waiter releases the GIL, which wakes the parked waiter,",
+                "and re-takes it; now and then the waiter wins and the GIL changes hands. That price is",
+                "paid per check, so two threads against the same work in sequence",
+                "(`programs/seed_ratio.mv`) cost more the shorter the time between checks: the check",
+                "interval times the time a tick takes, here a loop iteration timed alone divided by its",
+                f"ticks ({per_iteration:g} for minivm, counted; 2 for CPython 2.7, whose commonest",
+                "opcodes do not tick). minivm's compiled tier has the shortest ticks, so at @100 it",
+                "checks most often. Added per contended check: (ratio − 1) × time between checks. On",
+                "the GIL host a battle's winner must also win the host's own lock before it runs",
+                "(docs/gil.md, `ticks`: \"What a contended check costs on a GIL host\").",
+                "",
+                *rows,
+                "",
+                *sentences,
+            ]
+        )
+
     # (2) the battle under ticks
     def battle(self) -> str:
         rows = ["| `ticks` @100, two CPU threads | releaser reacquired | switches |", "| --- | --- | --- |"]
@@ -433,8 +509,8 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as name:
         experiments = Experiments(hosts, repeat, Path(name))
         sections = []
-        for step in (experiments.seed, experiments.battle, experiments.convoy, experiments.timed_waits,
-                     experiments.racy_counter, experiments.heap_audit):  # fmt: skip
+        for step in (experiments.seed, experiments.check_period, experiments.battle, experiments.convoy,
+                     experiments.timed_waits, experiments.racy_counter, experiments.heap_audit):  # fmt: skip
             print(f"reproduce: {step.__name__} ...", file=sys.stderr, flush=True)
             sections.append(step())
     text = page(hosts, sections)
