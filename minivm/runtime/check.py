@@ -165,7 +165,7 @@ class TickCheck:
                     if thread.stopping:
                         raise ThreadAbort
                 else:
-                    gil.releaser_reacquired += 1  # ``gil.runs_on()`` written out
+                    gil.runs_on()
             budget = clock.period
             clock.until_check = clock.budget = clock.ticks = budget
             clock.fast_code = clock.fused
