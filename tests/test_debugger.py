@@ -248,3 +248,24 @@ def test_the_transcripts_of_docs_debugging_are_what_the_tools_print(doc_dir, pro
         env=ENV, cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, timeout=50,
     )  # fmt: skip
     assert result.stdout.rstrip("\n").split("\n") == expected
+
+
+@pytest.mark.timeout(60)
+@pytest.mark.parametrize(
+    "options, named",
+    [
+        (["--trace"], "--trace"),
+        (["--replay", "missing.json"], "--replay"),
+        (["--policy", "fifo", "--stats-json", "s.json"], "--policy, --stats-json"),
+        (["--max-steps", "5", "--record", "r.json"], "--max-steps, --record"),
+    ],
+)
+def test_run_debug_refuses_the_options_the_debugger_would_ignore(tmp_path, options, named):
+    # They used to be dropped without a word: a run that was "replayed" or "traced" was neither.
+    result = run_minivm("run", "--debug", *options, "-c", "print(1);", input_text="continue\n")
+    assert (result.returncode, result.stdout) == (2, "")
+    assert result.stderr == (
+        f"minivm: --debug cannot go with {named} (the debugger takes only --check-interval: "
+        "see minivm debug --help)\n"
+    )
+    assert run_minivm("run", "--debug", "--check-interval", "3", "-c", "print(1);", input_text="c\n").returncode == 0
