@@ -421,3 +421,14 @@ def test_random_and_jobs_find_both_outcomes(tmp_path):
         assert result.returncode == 0, result.stderr
         assert "outcomes: 2" in result.stdout, result.stdout
         assert "schedules run: 200" in result.stdout
+
+
+@pytest.mark.timeout(60)
+@pytest.mark.parametrize("value", ["-1", "0", "nan", "soon"])
+def test_explore_refuses_a_time_limit_that_is_not_a_positive_number(tmp_path, value):
+    # "-1" and "nan" used to be taken: "stopped after -1 s" after one schedule, or no limit.
+    program = tmp_path / "prog.mv"
+    program.write_text("print(1);")
+    result = run_minivm("explore", str(program), "--time-limit", value, "--save", str(tmp_path / "s"))
+    _assert_clean_usage_error(result, "--time-limit")
+    assert result.stdout == "" and not (tmp_path / "s").exists()
