@@ -120,3 +120,28 @@ def test_experiment_table_and_csv(tmp_path):
 def test_unknown_policy_in_experiment_is_a_usage_error():
     result = run_minivm("experiment", str(ROOT / "programs" / "fib.mv"), "--policy", "bogus")
     assert result.returncode == 2 and "ticks, fifo, timed, priority, none" in result.stderr
+
+
+@pytest.mark.parametrize(
+    "option, value, reason",
+    [
+        ("--check-interval", "100,0", "must be at least 1, got 0"),
+        ("--check-interval", "10,x", "expected a whole number, got 'x'"),
+        ("--switch-interval", "-1", "must be greater than 0, got -1"),
+        ("--switch-interval", "0.001,nan", "must be greater than 0, got nan"),
+        ("--repeat", "0", "must be at least 1, got 0"),
+    ],
+)
+def test_experiment_refuses_what_run_refuses_before_anything_runs(option, value, reason):
+    # A check interval of 0 and --repeat 0 used to end in "minivm internal error", and a
+    # negative switch interval was run as if it made sense.
+    result = run_minivm("experiment", str(ROOT / "programs" / "fib.mv"), "--policy", "timed", option, value)
+    assert (result.returncode, result.stdout) == (2, "")
+    assert result.stderr.splitlines()[-1] == f"minivm experiment: error: argument {option}: {reason}"
+
+
+def test_experiment_api_refuses_no_repeats():
+    from minivm.api import experiment
+
+    with pytest.raises(ValueError, match="repeat must be at least 1, got 0"):  # was an IndexError
+        experiment("print(1);", repeat=0)

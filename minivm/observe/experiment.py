@@ -8,16 +8,18 @@ import csv
 import statistics
 import sys
 
+from minivm.arguments import positive_float, positive_int
 from minivm.gil.policies import check_policy_name
 from minivm.observe.options import cannot_write
 
 
 def _list_of(kind, name: str):
+    """An argparse type: a comma-separated list, each item checked by ``kind`` (a type of
+    ``minivm/arguments.py``, so a list item is refused exactly where ``minivm run`` would
+    refuse the single value: a check interval of 0, a negative switch interval)."""
+
     def parse(text: str):
-        try:
-            values = [kind(part.replace("_", "")) for part in text.split(",") if part.strip()]
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"{name}: expected a comma-separated list, got {text!r}") from None
+        values = [kind(part.strip()) for part in text.split(",") if part.strip()]
         if not values:
             raise argparse.ArgumentTypeError(f"{name}: empty list")
         return values
@@ -49,11 +51,11 @@ def add_experiment_parser(sub) -> None:
     parser.add_argument("program", help="the .mv file to run")
     parser.add_argument("--policy", type=_policies, default=["ticks", "fifo", "timed"], metavar="A,B,...",
                         help="policies to compare (default: ticks,fifo,timed)")  # fmt: skip
-    parser.add_argument("--check-interval", type=_list_of(int, "--check-interval"), default=[100],
+    parser.add_argument("--check-interval", type=_list_of(positive_int, "--check-interval"), default=[100],
                         metavar="N,M,...", help="check intervals (default: 100)")  # fmt: skip
-    parser.add_argument("--switch-interval", type=_list_of(float, "--switch-interval"), default=[0.005],
+    parser.add_argument("--switch-interval", type=_list_of(positive_float, "--switch-interval"), default=[0.005],
                         metavar="S,...", help="switch intervals for timed (default: 0.005)")  # fmt: skip
-    parser.add_argument("--repeat", type=int, default=1, metavar="N", help="runs per combination (median)")
+    parser.add_argument("--repeat", type=positive_int, default=1, metavar="N", help="runs per combination (median)")
     parser.add_argument("--csv", metavar="PATH", help="also write the table as CSV")
     parser.add_argument("--plot", metavar="PATH", help="draw wall time and switches against the interval")
     parser.set_defaults(experiment=True)
