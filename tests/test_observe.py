@@ -145,3 +145,16 @@ def test_experiment_api_refuses_no_repeats():
 
     with pytest.raises(ValueError, match="repeat must be at least 1, got 0"):  # was an IndexError
         experiment("print(1);", repeat=0)
+
+
+def test_experiment_says_which_runs_failed(tmp_path):
+    # The program's output is discarded, so a failing program used to give exit status 1
+    # and not one word about it.
+    program = tmp_path / "fails.mv"
+    program.write_text("fn f() { return 1 / 0; }\njoin(spawn f());\n")
+    result = run_minivm("experiment", str(program), "--policy", "fifo", "--check-interval", "7")
+    assert result.returncode == 1
+    assert result.stderr.splitlines()[-1] == (
+        "minivm: the program failed (exit status 1) under --policy fifo --check-interval 7 "
+        "--switch-interval 0.005; minivm run with those options shows why"
+    )

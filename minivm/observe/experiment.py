@@ -147,4 +147,9 @@ def run_experiment(args: argparse.Namespace, program) -> int:
         except PlotUnavailable as exc:
             print(f"minivm: {exc}", file=sys.stderr)
             return 2
-    return 1 if any(r["status"] for r in rows) else 0
+    failed = [r for r in rows if r["status"]]
+    for row in failed:  # the program's own output is discarded: say which runs failed, and how to see why
+        print(f"minivm: the program failed (exit status {row['status']}) under --policy {row['policy']} "
+              f"--check-interval {row['check_interval']} --switch-interval {row['switch_interval']:g}; "
+              f"minivm run with those options shows why", file=sys.stderr)  # fmt: skip
+    return 1 if failed else 0
