@@ -243,3 +243,24 @@ def test_a_deadlock_at_the_prompt_fails_the_input_and_the_session_goes_on(policy
 def test_the_parser_tells_unfinished_from_wrong():
     assert is_incomplete("fn f() {") and is_incomplete("let x = 1") and is_incomplete("1 +")
     assert not is_incomplete("let x = ;") and not is_incomplete("x = 1;") and not is_incomplete('"abc')
+
+
+@pytest.mark.timeout(60)
+def test_a_reader_that_goes_away_ends_the_session_quietly():
+    # As 'minivm run prog.mv | head -1' does; the session used to say "minivm: interrupted"
+    # and exit with 130, as if someone had pressed Ctrl-C.
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "minivm", "repl"], env=ENV, text=True,
+        stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+    )  # fmt: skip
+    try:
+        proc.stdin.write("for i in range(1000000) { print(i); }\n")
+        proc.stdin.flush()
+        assert proc.stdout.readline() == ">>> for i in range(1000000) { print(i); }\n"
+        proc.stdout.close()
+        proc.stdin.close()
+        err = proc.stderr.read()
+        proc.wait(timeout=30)
+    finally:
+        proc.kill()
+    assert (proc.returncode, err) == (0, "")
