@@ -122,13 +122,17 @@ def test_unknown_policy_in_experiment_is_a_usage_error():
     assert result.returncode == 2 and "ticks, fifo, timed, priority, none" in result.stderr
 
 
+SPAN = "the switch interval must be greater than 0 and at most 1,000,000,000 seconds, got "
+
+
 @pytest.mark.parametrize(
     "option, value, reason",
     [
         ("--check-interval", "100,0", "must be at least 1, got 0"),
         ("--check-interval", "10,x", "expected a whole number, got 'x'"),
-        ("--switch-interval", "-1", "must be greater than 0, got -1"),
-        ("--switch-interval", "0.001,nan", "must be greater than 0, got nan"),
+        ("--switch-interval", "-1", SPAN + "-1.0"),
+        ("--switch-interval", "0.001,nan", SPAN + "nan"),
+        ("--switch-interval", "1e300", SPAN + "1e+300"),
         ("--repeat", "0", "must be at least 1, got 0"),
     ],
 )
