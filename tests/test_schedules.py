@@ -432,3 +432,15 @@ def test_explore_refuses_a_time_limit_that_is_not_a_positive_number(tmp_path, va
     result = run_minivm("explore", str(program), "--time-limit", value, "--save", str(tmp_path / "s"))
     _assert_clean_usage_error(result, "--time-limit")
     assert result.stdout == "" and not (tmp_path / "s").exists()
+
+
+@pytest.mark.timeout(60)
+def test_a_divergence_at_a_stopped_turn_reads_as_a_sentence(tmp_path):
+    # It used to say "in the recording it the run ended there".
+    program = tmp_path / "prog.mv"
+    program.write_text("let n = 0;\nwhile n < 1000 { n += 1; }\nprint(n);\n")
+    schedule = tmp_path / "s.json"
+    assert run_minivm("run", "--max-steps", "50", "--record", str(schedule), str(program)).returncode == 1
+    result = run_minivm("run", "--replay", str(schedule), str(program))
+    _assert_clean_usage_error(result, "thread 0 ran on past instruction 50 of its turn; "
+                              "in the recording it was stopped (the run ended) there")  # fmt: skip
