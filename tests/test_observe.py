@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import itertools
 import json
+import os
 
 import pytest
 from golden import ROOT, run_minivm
@@ -162,3 +163,25 @@ def test_experiment_says_which_runs_failed(tmp_path):
         "minivm: the program failed (exit status 1) under --policy fifo --check-interval 7 "
         "--switch-interval 0.005; minivm run with those options shows why"
     )
+
+
+@pytest.mark.timeout(60)
+@pytest.mark.skipif(not os.path.exists("/dev/full"), reason="needs /dev/full (a device that is always full)")
+@pytest.mark.parametrize("option", ["--trace-json", "--stats-json", "--timeline", "--record"])
+def test_an_output_file_on_a_full_disk_is_a_clear_error_not_a_minivm_bug(program, option):
+    # They used to end in "minivm internal error: [Errno 28] No space left on device
+    # (this is a bug in minivm, not in your program)".
+    result = run_minivm("run", "--policy", "fifo", option, "/dev/full", str(program))
+    assert (result.returncode, result.stdout) == (1, "4000\n")
+    assert result.stderr == "minivm: cannot write '/dev/full': No space left on device\n"
+
+
+@pytest.mark.timeout(60)
+@pytest.mark.skipif(not os.path.exists("/dev/full"), reason="needs /dev/full (a device that is always full)")
+def test_a_trace_that_fills_the_disk_mid_run_lets_the_run_finish(tmp_path):
+    stats = tmp_path / "s.json"
+    result = run_minivm("run", "--policy", "fifo", "--trace-json", "/dev/full", "--stats-json", str(stats),
+                        str(ROOT / "programs" / "race.mv"))  # fmt: skip
+    assert result.returncode == 1 and "lost updates" in result.stdout
+    assert result.stderr == "minivm: cannot write '/dev/full': No space left on device\n"
+    assert json.loads(stats.read_text())["instructions"] > 100_000  # the other outputs are written

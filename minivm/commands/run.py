@@ -9,7 +9,7 @@ import argparse
 import sys
 
 from minivm.commands.interactive import cmd_debug
-from minivm.commands.source import EXIT_USAGE, UsageError, read_source
+from minivm.commands.source import EXIT_RUNTIME, EXIT_USAGE, UsageError, read_source
 from minivm.commands.vm_options import add_vm_options, vm_settings
 
 # What ``run`` can be asked to watch (see minivm/observe/options.py, which does the work).
@@ -124,14 +124,21 @@ def cmd_run(args: argparse.Namespace) -> int:
         schedules.attach(run.machine)
         for note in schedules.notes:
             print(note, file=sys.stderr)
+    problems: list[str] = []
     try:
         status = run.start().wait().exit_status
     finally:
         if session:
-            session.finish(run.result)
+            problems = session.finish(run.result)
     if schedules:
-        problem = schedules.finish()
+        try:
+            problem = schedules.finish()
+        except OSError as exc:  # the disk filled up since the check before the run
+            problems.append(f"minivm: cannot write '{args.record}': {exc.strerror or exc}")
+            problem = None
         if problem:
             print(problem, file=sys.stderr)
             return EXIT_USAGE
-    return status
+    for problem in problems:  # the run itself went as its status says; an output file did not
+        print(problem, file=sys.stderr)
+    return max(status, EXIT_RUNTIME) if problems else status
