@@ -64,7 +64,7 @@ class GuestThread:
         self.joiners: list[GuestThread] = []
         self.waiting_for: str = ""
         # While blocked: the queue it waits in (a thread's ``joiners`` or a lock's ``waiters``),
-        # and the error its wait ends with when the scheduler breaks it (``break_wait``).
+        # and the error its wait ends with when the scheduler breaks it (``_break_wait``).
         self.waiting_in: list[GuestThread] | deque[GuestThread] | None = None
         self.wait_error: GuestError | None = None
         # Set by another thread (the REPL on Ctrl-C): raise "interrupted" at the next check.
