@@ -13,6 +13,9 @@ from __future__ import annotations
 
 import contextlib
 import json
+import os
+import subprocess
+import sys
 
 import pytest
 from golden import run_minivm
@@ -444,3 +447,19 @@ def test_a_divergence_at_a_stopped_turn_reads_as_a_sentence(tmp_path):
     result = run_minivm("run", "--replay", str(schedule), str(program))
     _assert_clean_usage_error(result, "thread 0 ran on past instruction 50 of its turn; "
                               "in the recording it was stopped (the run ended) there")  # fmt: skip
+
+
+@pytest.mark.timeout(60)
+@pytest.mark.skipif(not os.path.exists("/dev/full"), reason="needs /dev/full (a device that is always full)")
+@pytest.mark.parametrize("command", ["explore", "dis"])
+def test_a_report_sent_to_a_full_disk_is_not_a_minivm_bug(tmp_path, command):
+    # 'minivm explore prog.mv > file' on a full disk used to end in "minivm internal error:
+    # [Errno 28] No space left on device (this is a bug in minivm, not in your program)".
+    program = tmp_path / "prog.mv"
+    program.write_text("let c = 0;\nfn w() { c += 1; }\njoin(spawn w());\nprint(c);\n")
+    extra = ["--save", str(tmp_path / "s")] if command == "explore" else []
+    with open("/dev/full", "w") as full:
+        result = subprocess.run([sys.executable, "-m", "minivm", command, *extra, str(program)],
+                                stdout=full, stderr=subprocess.PIPE, text=True, timeout=50)  # fmt: skip
+    assert result.returncode == 1
+    assert result.stderr.splitlines()[-1] == "minivm: cannot write the output: No space left on device"
