@@ -463,3 +463,15 @@ def test_a_report_sent_to_a_full_disk_is_not_a_minivm_bug(tmp_path, command):
                                 stdout=full, stderr=subprocess.PIPE, text=True, timeout=50)  # fmt: skip
     assert result.returncode == 1
     assert result.stderr.splitlines()[-1] == "minivm: cannot write the output: No space left on device"
+
+
+@pytest.mark.timeout(60)
+def test_an_outcomes_error_is_quoted_and_marked_when_cut(tmp_path):
+    # It read 'error: error: deadlock: every live thread is blocked: thread 0 join', the label
+    # doubled and the message cut mid-word with nothing to say so.
+    program = tmp_path / "prog.mv"
+    program.write_text("let l = lock();\nacquire(l);\nfn f() { acquire(l); }\njoin(spawn f());\n")
+    result = run_minivm("explore", str(program), "--save", str(tmp_path / "s"))
+    [outcome] = [line for line in result.stdout.splitlines() if line.lstrip().startswith("#1")]
+    cut = "error: deadlock: every live thread is blocked: thread 0 j..."
+    assert outcome.endswith(f': exit 1, output "", stderr "{cut}"')
