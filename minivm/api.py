@@ -283,10 +283,12 @@ def experiment(
     prints them (wall seconds, instructions/s, switches, releaser-reacquired %, wait
     percentiles in seconds, each spawned thread's share of GIL time, exit status).
     ``progress``: called with ``(done, total, policy, check, switch)`` before each run.
-    Raises what ``run`` raises.
+    Raises what ``run`` raises, and ``ValueError`` for ``repeat`` below 1.
     """
     from minivm.observe.experiment import summarize
 
+    if repeat < 1:
+        raise ValueError(f"repeat must be at least 1, got {repeat}")
     program = _program(source_or_program, filename)
     combos = []
     for policy in policies:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import argparse
 
 from minivm.gil.policies import check_policy_name
+from minivm.runtime.config import MAX_SECONDS
 from minivm.runtime.engine import check_engine_name
 
 
@@ -31,12 +32,16 @@ def positive_int(text: str) -> int:
 
 
 def positive_float(text: str) -> float:
+    """A number of seconds, greater than 0 and at most ``MAX_SECONDS`` (about 31 years: a
+    larger one, or infinity, would overflow the host's timed waits)."""
     try:
         value = float(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"expected a number of seconds, got {text!r}") from None
     if not value > 0:
         raise argparse.ArgumentTypeError(f"must be greater than 0, got {text}")
+    if not value <= MAX_SECONDS:
+        raise argparse.ArgumentTypeError(f"must be at most {MAX_SECONDS:,} seconds, got {text}")
     return value
 
 

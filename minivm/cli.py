@@ -13,6 +13,7 @@ syntax or compile error), 130 interrupted. No error shows a Python traceback of 
 from __future__ import annotations
 
 import argparse
+import errno
 import importlib
 import os
 import sys
@@ -136,12 +137,20 @@ def main(argv: list[str] | None = None) -> int:
         status = EXIT_INTERRUPTED
     except BrokenPipeError:
         status = EXIT_OK
-    except Exception as error:  # a bug in minivm itself
+    except Exception as error:  # a bug in minivm itself, unless the device refused a write
+        if isinstance(error, OSError) and error.errno in DEVICE_ERRNOS:
+            print(f"minivm: cannot write the output: {error.strerror}", file=sys.stderr)
+            return _exit(EXIT_RUNTIME)
         if os.environ.get("MINIVM_DEBUG"):
             raise
         print(format_internal_error(error), file=sys.stderr)
         status = EXIT_RUNTIME
     return _exit(status)
+
+
+# Write errors that are the device's, not minivm's: a full disk or quota, a file too large,
+# a failing disk (a tool's report sent to a full disk must not read as a minivm bug).
+DEVICE_ERRNOS = {errno.ENOSPC, errno.EDQUOT, errno.EFBIG, errno.EIO}
 
 
 def _exit(status: int) -> int:

@@ -87,3 +87,16 @@ def test_bench_quick_reports_every_figure(tmp_path):
                 "tracing_off_overhead", "handoff_ratio", "spawn_ratio", "startup_ratio",
                 "explore_schedules_per_s"):  # fmt: skip
         assert figures[key] > 0, key
+
+
+@pytest.mark.timeout(60)
+@pytest.mark.parametrize("where", ["missing-dir/bench.json", "."])
+def test_bench_refuses_an_unwritable_json_path_before_measuring(tmp_path, where):
+    # It used to measure for minutes, then fail: "minivm internal error: [Errno 21] Is a directory".
+    result = subprocess.run(
+        [sys.executable, "-m", "minivm", "bench", "--quick", "--json", where],
+        capture_output=True, text=True, timeout=50, cwd=tmp_path,
+    )  # fmt: skip
+    assert (result.returncode, result.stdout) == (2, "")
+    assert result.stderr.startswith(f"minivm: cannot write '{where}'")
+    assert "internal error" not in result.stderr and "bench:" not in result.stderr

@@ -248,3 +248,49 @@ def test_the_transcripts_of_docs_debugging_are_what_the_tools_print(doc_dir, pro
         env=ENV, cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, timeout=50,
     )  # fmt: skip
     assert result.stdout.rstrip("\n").split("\n") == expected
+
+
+@pytest.mark.timeout(60)
+@pytest.mark.parametrize(
+    "options, named",
+    [
+        (["--trace"], "--trace"),
+        (["--replay", "missing.json"], "--replay"),
+        (["--policy", "fifo", "--stats-json", "s.json"], "--policy, --stats-json"),
+        (["--max-steps", "5", "--record", "r.json"], "--max-steps, --record"),
+    ],
+)
+def test_run_debug_refuses_the_options_the_debugger_would_ignore(tmp_path, options, named):
+    # They used to be dropped without a word: a run that was "replayed" or "traced" was neither.
+    result = run_minivm("run", "--debug", *options, "-c", "print(1);", input_text="continue\n")
+    assert (result.returncode, result.stdout) == (2, "")
+    assert result.stderr == (
+        f"minivm: --debug cannot go with {named} (the debugger takes only --check-interval: "
+        "see minivm debug --help)\n"
+    )
+    assert run_minivm("run", "--debug", "--check-interval", "3", "-c", "print(1);", input_text="c\n").returncode == 0
+
+
+@pytest.mark.timeout(60)
+def test_ctrl_c_during_a_step_that_waits_stops_the_program_with_status_130(tmp_path):
+    # 'step' past a join on a thread that sleeps 100 s waits; Ctrl-C used to end the debugger
+    # without a word and with exit status 0.
+    import signal
+    import time
+
+    (tmp_path / "demo.mv").write_text("fn f() { sleep(100); }\nlet t = spawn f();\njoin(t);\n")
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "minivm", "debug", "demo.mv"], env=ENV, cwd=tmp_path, text=True,
+        stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+    )  # fmt: skip
+    try:
+        proc.stdin.write("step 14\n")
+        proc.stdin.flush()
+        assert proc.stdout.readline().startswith("thread 0 stopped before the first instruction")
+        time.sleep(1.0)
+        proc.send_signal(signal.SIGINT)
+        _, err = proc.communicate(timeout=30)
+    finally:
+        proc.kill()
+    assert proc.returncode == 130
+    assert err == "minivm: interrupted\n"

@@ -9,7 +9,7 @@ import sys
 import threading
 
 import pytest
-from golden import run_minivm
+from golden import ROOT, run_minivm
 
 from minivm.frontend.compiler import compile_source
 from minivm.runtime.host import HOST_SWITCH_INTERVAL_S, NO_GIL_HOST_SWITCH_INTERVAL_S, HostSwitching
@@ -106,3 +106,23 @@ def test_host_switch_interval_must_be_positive():
     result = run_minivm("run", "--host-switch-interval", "0", "-c", "print(1);")
     assert result.returncode == 2
     assert "--host-switch-interval" in result.stderr
+
+
+@pytest.mark.timeout(60)
+@pytest.mark.parametrize("option", ["--switch-interval", "--host-switch-interval"])
+@pytest.mark.parametrize("value", ["1e12", "1e300", "inf"])
+def test_an_interval_too_long_for_the_host_is_a_usage_error(option, value):
+    # --switch-interval 1e300 under timed used to end in "minivm internal error: cannot convert
+    # float infinity to integer", and 1e12 in "timestamp out of range for platform time_t".
+    result = run_minivm("run", "--policy", "timed", option, value, str(ROOT / "programs" / "race.mv"))
+    assert (result.returncode, result.stdout) == (2, "")
+    assert f"argument {option}: must be at most 1,000,000,000 seconds, got {value}" in result.stderr
+
+
+@pytest.mark.parametrize("setting", ["switch_interval", "host_switch_interval"])
+@pytest.mark.parametrize("value", [0.0, -1.0, 1e300, float("inf"), float("nan")])
+def test_the_api_refuses_an_interval_that_is_no_usable_span(setting, value):
+    import minivm
+
+    with pytest.raises(ValueError, match="at most 1,000,000,000 seconds"):
+        minivm.run("print(1);", policy="timed", **{setting: value})

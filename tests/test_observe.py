@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import itertools
 import json
+import os
 
 import pytest
 from golden import ROOT, run_minivm
@@ -120,3 +121,67 @@ def test_experiment_table_and_csv(tmp_path):
 def test_unknown_policy_in_experiment_is_a_usage_error():
     result = run_minivm("experiment", str(ROOT / "programs" / "fib.mv"), "--policy", "bogus")
     assert result.returncode == 2 and "ticks, fifo, timed, priority, none" in result.stderr
+
+
+SPAN = "the switch interval must be greater than 0 and at most 1,000,000,000 seconds, got "
+
+
+@pytest.mark.parametrize(
+    "option, value, reason",
+    [
+        ("--check-interval", "100,0", "must be at least 1, got 0"),
+        ("--check-interval", "10,x", "expected a whole number, got 'x'"),
+        ("--switch-interval", "-1", SPAN + "-1.0"),
+        ("--switch-interval", "0.001,nan", SPAN + "nan"),
+        ("--switch-interval", "1e300", SPAN + "1e+300"),
+        ("--repeat", "0", "must be at least 1, got 0"),
+    ],
+)
+def test_experiment_refuses_what_run_refuses_before_anything_runs(option, value, reason):
+    # A check interval of 0 and --repeat 0 used to end in "minivm internal error", and a
+    # negative switch interval was run as if it made sense.
+    result = run_minivm("experiment", str(ROOT / "programs" / "fib.mv"), "--policy", "timed", option, value)
+    assert (result.returncode, result.stdout) == (2, "")
+    assert result.stderr.splitlines()[-1] == f"minivm experiment: error: argument {option}: {reason}"
+
+
+def test_experiment_api_refuses_no_repeats():
+    from minivm.api import experiment
+
+    with pytest.raises(ValueError, match="repeat must be at least 1, got 0"):  # was an IndexError
+        experiment("print(1);", repeat=0)
+
+
+def test_experiment_says_which_runs_failed(tmp_path):
+    # The program's output is discarded, so a failing program used to give exit status 1
+    # and not one word about it.
+    program = tmp_path / "fails.mv"
+    program.write_text("fn f() { return 1 / 0; }\njoin(spawn f());\n")
+    result = run_minivm("experiment", str(program), "--policy", "fifo", "--check-interval", "7")
+    assert result.returncode == 1
+    assert result.stderr.splitlines()[-1] == (
+        "minivm: the program failed (exit status 1) under --policy fifo --check-interval 7 "
+        "--switch-interval 0.005; minivm run with those options shows why"
+    )
+
+
+@pytest.mark.timeout(60)
+@pytest.mark.skipif(not os.path.exists("/dev/full"), reason="needs /dev/full (a device that is always full)")
+@pytest.mark.parametrize("option", ["--trace-json", "--stats-json", "--timeline", "--record"])
+def test_an_output_file_on_a_full_disk_is_a_clear_error_not_a_minivm_bug(program, option):
+    # They used to end in "minivm internal error: [Errno 28] No space left on device
+    # (this is a bug in minivm, not in your program)".
+    result = run_minivm("run", "--policy", "fifo", option, "/dev/full", str(program))
+    assert (result.returncode, result.stdout) == (1, "4000\n")
+    assert result.stderr == "minivm: cannot write '/dev/full': No space left on device\n"
+
+
+@pytest.mark.timeout(60)
+@pytest.mark.skipif(not os.path.exists("/dev/full"), reason="needs /dev/full (a device that is always full)")
+def test_a_trace_that_fills_the_disk_mid_run_lets_the_run_finish(tmp_path):
+    stats = tmp_path / "s.json"
+    result = run_minivm("run", "--policy", "fifo", "--trace-json", "/dev/full", "--stats-json", str(stats),
+                        str(ROOT / "programs" / "race.mv"))  # fmt: skip
+    assert result.returncode == 1 and "lost updates" in result.stdout
+    assert result.stderr == "minivm: cannot write '/dev/full': No space left on device\n"
+    assert json.loads(stats.read_text())["instructions"] > 100_000  # the other outputs are written

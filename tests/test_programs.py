@@ -35,3 +35,16 @@ def test_golden_program(path, extra, both_engines):
 
 def test_there_are_enough_example_programs():
     assert len(golden_files("programs")) >= 8
+
+
+@pytest.mark.timeout(120)
+def test_the_deadlock_demo_deadlocks_whatever_the_timing(tmp_path):
+    # Its threads used to sleep 50 ms and hope the other had taken its first lock by then: on
+    # a busy machine one could take both locks first, and the golden run (expecting the
+    # deadlock) failed now and then. Explored schedules stand in for the busy machine.
+    from golden import ROOT, run_minivm
+
+    result = run_minivm("explore", str(ROOT / "programs" / "deadlock.mv"), "--strategy", "random", "--runs", "20",
+                        "--max-steps", "3000", "--save", str(tmp_path / "s"))  # fmt: skip
+    outcomes = [line for line in result.stdout.splitlines() if line.lstrip().startswith("#")]
+    assert len(outcomes) == 1 and "error: deadlock" in outcomes[0], result.stdout

@@ -210,6 +210,57 @@ def test_leaving_waits_for_running_threads_and_reports_a_deadlock():
     assert out.endswith("error: deadlock: every live thread is blocked: thread 1 waits for a lock held by thread 0\n")
 
 
+
+@pytest.mark.timeout(60)
+@pytest.mark.parametrize("policy", ["ticks", "fifo", "none"])
+def test_a_deadlock_at_the_prompt_fails_the_input_and_the_session_goes_on(policy):
+    # The person can still end the other thread's wait with a later input: only the input
+    # that waits fails, with its call chain (it used to stop the session as "interrupted").
+    script = ("let l = lock(); acquire(l);\nfn g() { acquire(l); return 7; }\nlet t = spawn g();\njoin(t);\n"
+              "release(l);\njoin(t);\n")  # fmt: skip
+    status, out = repl(script, "--policy", policy)
+    assert status == 0
+    assert out == dedent('''
+    >>> let l = lock(); acquire(l);
+    >>> fn g() { acquire(l); return 7; }
+    >>> let t = spawn g();
+    >>> join(t);
+    error in thread 0: deadlock: every live thread is blocked: {waits}
+      call chain (most recent call last):
+        <input-4>:1 in <main>
+          join(t);
+    >>> release(l);
+    >>> join(t);
+    7
+    ''').replace("{waits}", "thread 0 joins thread 1; thread 1 waits for a lock held by thread 0")
+    script = "let l = lock();\nfn g() { acquire(l); }\njoin(spawn g());\nacquire(l);\n1;\n"
+    status, out = repl(script, "--policy", policy)
+    assert status == 0
+    deadlock = "deadlock: every live thread is blocked: thread 0 waits for a lock held by thread 1"
+    assert f"error in thread 0: {deadlock}\n" in out
+    assert out.endswith(">>> 1;\n1\n")
+
 def test_the_parser_tells_unfinished_from_wrong():
     assert is_incomplete("fn f() {") and is_incomplete("let x = 1") and is_incomplete("1 +")
     assert not is_incomplete("let x = ;") and not is_incomplete("x = 1;") and not is_incomplete('"abc')
+
+
+@pytest.mark.timeout(60)
+def test_a_reader_that_goes_away_ends_the_session_quietly():
+    # As 'minivm run prog.mv | head -1' does; the session used to say "minivm: interrupted"
+    # and exit with 130, as if someone had pressed Ctrl-C.
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "minivm", "repl"], env=ENV, text=True,
+        stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+    )  # fmt: skip
+    try:
+        proc.stdin.write("for i in range(1000000) { print(i); }\n")
+        proc.stdin.flush()
+        assert proc.stdout.readline() == ">>> for i in range(1000000) { print(i); }\n"
+        proc.stdout.close()
+        proc.stdin.close()
+        err = proc.stderr.read()
+        proc.wait(timeout=30)
+    finally:
+        proc.kill()
+    assert (proc.returncode, err) == (0, "")

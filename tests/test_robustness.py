@@ -754,18 +754,21 @@ DEADLOCKS = {
         "let l = lock();\nacquire(l);\nfn f() { acquire(l); }\nlet t = spawn f();\njoin(t);\n",
         "thread 0 joins thread 1; thread 1 waits for a lock held by thread 0",
     ),
+    # Each waits, polling, until the other has done its part (not a fixed sleep, which on a
+    # busy machine let main take both locks first: then only thread 1 was blocked).
     "two_locks_taken_in_opposite_order": (
-        "let a = lock();\nlet b = lock();\nfn f() { acquire(b); sleep(0.05); acquire(a); }\n"
-        "acquire(a);\nlet t = spawn f();\nsleep(0.02);\nacquire(b);\n",
+        "let a = lock();\nlet b = lock();\nlet holds_b = false;\nfn f() { acquire(b); holds_b = true; acquire(a); }\n"
+        "acquire(a);\nlet t = spawn f();\nwhile not holds_b { sleep(0.001); }\nacquire(b);\n",
         "thread 0 waits for a lock held by thread 1; thread 1 waits for a lock held by thread 0",
     ),
     "lock_left_held_by_finished_thread": (
         "let l = lock();\nfn f() { acquire(l); }\njoin(spawn f());\nacquire(l);\n",
         "thread 0 waits for a lock held by thread 1",
     ),
+    # (A fixed sleep here let thread 1 reach join(t2) before main had set t2: "join expects a thread".)
     "threads_joining_each_other": (
-        "let t1 = nil;\nlet t2 = nil;\nfn a() { sleep(0.02); return join(t2); }\n"
-        "fn b() { sleep(0.02); return join(t1); }\nt1 = spawn a();\nt2 = spawn b();\njoin(t1);\n",
+        "let t1 = nil;\nlet t2 = nil;\nfn a() { while t2 == nil { sleep(0.001); } return join(t2); }\n"
+        "fn b() { while t1 == nil { sleep(0.001); } return join(t1); }\nt1 = spawn a();\nt2 = spawn b();\njoin(t1);\n",
         "thread 1 joins thread 2; thread 2 joins thread 1",
     ),
 }
@@ -784,6 +787,22 @@ def test_deadlock_is_reported_not_waited_out(policy, name):
     assert result.stderr.startswith("error: deadlock: every live thread is blocked: "), result.stderr
     assert detail in result.stderr
     assert elapsed < 3, f"a deadlock took {elapsed:.1f} s to report"
+
+
+@pytest.mark.timeout(120)
+@pytest.mark.parametrize("name", sorted(DEADLOCKS))
+def test_each_deadlock_program_deadlocks_in_the_same_way_under_any_schedule(tmp_path, name):
+    # The programs above must not depend on timing: explored schedules stand in for a busy
+    # machine, on which a thread can start late or wake early.
+    code, detail = DEADLOCKS[name]
+    program = tmp_path / "prog.mv"
+    program.write_text(code)
+    result = run_minivm("explore", str(program), "--strategy", "random", "--runs", "20", "--max-steps", "5000",
+                        "--save", str(tmp_path / "s"), timeout=100)  # fmt: skip
+    outcomes = [line for line in result.stdout.splitlines() if line.lstrip().startswith("#")]
+    assert len(outcomes) == 1 and "error: deadlock" in outcomes[0], result.stdout
+    replayed = run_minivm("run", "--replay", str(tmp_path / "s" / "outcome-1.json"), str(program))
+    assert detail in replayed.stderr, replayed.stderr
 
 
 def _popen(code: str, *options: str) -> subprocess.Popen:

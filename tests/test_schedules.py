@@ -13,6 +13,9 @@ from __future__ import annotations
 
 import contextlib
 import json
+import os
+import subprocess
+import sys
 
 import pytest
 from golden import run_minivm
@@ -421,3 +424,54 @@ def test_random_and_jobs_find_both_outcomes(tmp_path):
         assert result.returncode == 0, result.stderr
         assert "outcomes: 2" in result.stdout, result.stdout
         assert "schedules run: 200" in result.stdout
+
+
+@pytest.mark.timeout(60)
+@pytest.mark.parametrize("value", ["-1", "0", "nan", "soon"])
+def test_explore_refuses_a_time_limit_that_is_not_a_positive_number(tmp_path, value):
+    # "-1" and "nan" used to be taken: "stopped after -1 s" after one schedule, or no limit.
+    program = tmp_path / "prog.mv"
+    program.write_text("print(1);")
+    result = run_minivm("explore", str(program), "--time-limit", value, "--save", str(tmp_path / "s"))
+    _assert_clean_usage_error(result, "--time-limit")
+    assert result.stdout == "" and not (tmp_path / "s").exists()
+
+
+@pytest.mark.timeout(60)
+def test_a_divergence_at_a_stopped_turn_reads_as_a_sentence(tmp_path):
+    # It used to say "in the recording it the run ended there".
+    program = tmp_path / "prog.mv"
+    program.write_text("let n = 0;\nwhile n < 1000 { n += 1; }\nprint(n);\n")
+    schedule = tmp_path / "s.json"
+    assert run_minivm("run", "--max-steps", "50", "--record", str(schedule), str(program)).returncode == 1
+    result = run_minivm("run", "--replay", str(schedule), str(program))
+    _assert_clean_usage_error(result, "thread 0 ran on past instruction 50 of its turn; "
+                              "in the recording it was stopped (the run ended) there")  # fmt: skip
+
+
+@pytest.mark.timeout(60)
+@pytest.mark.skipif(not os.path.exists("/dev/full"), reason="needs /dev/full (a device that is always full)")
+@pytest.mark.parametrize("command", ["explore", "dis"])
+def test_a_report_sent_to_a_full_disk_is_not_a_minivm_bug(tmp_path, command):
+    # 'minivm explore prog.mv > file' on a full disk used to end in "minivm internal error:
+    # [Errno 28] No space left on device (this is a bug in minivm, not in your program)".
+    program = tmp_path / "prog.mv"
+    program.write_text("let c = 0;\nfn w() { c += 1; }\njoin(spawn w());\nprint(c);\n")
+    extra = ["--save", str(tmp_path / "s")] if command == "explore" else []
+    with open("/dev/full", "w") as full:
+        result = subprocess.run([sys.executable, "-m", "minivm", command, *extra, str(program)],
+                                stdout=full, stderr=subprocess.PIPE, text=True, timeout=50)  # fmt: skip
+    assert result.returncode == 1
+    assert result.stderr.splitlines()[-1] == "minivm: cannot write the output: No space left on device"
+
+
+@pytest.mark.timeout(60)
+def test_an_outcomes_error_is_quoted_and_marked_when_cut(tmp_path):
+    # It read 'error: error: deadlock: every live thread is blocked: thread 0 join', the label
+    # doubled and the message cut mid-word with nothing to say so.
+    program = tmp_path / "prog.mv"
+    program.write_text("let l = lock();\nacquire(l);\nfn f() { acquire(l); }\njoin(spawn f());\n")
+    result = run_minivm("explore", str(program), "--save", str(tmp_path / "s"))
+    [outcome] = [line for line in result.stdout.splitlines() if line.lstrip().startswith("#1")]
+    cut = "error: deadlock: every live thread is blocked: thread 0 j..."
+    assert outcome.endswith(f': exit 1, output "", stderr "{cut}"')

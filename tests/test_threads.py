@@ -8,6 +8,7 @@ Every test here starts threads, so every test carries a timeout. In-process runs
 from __future__ import annotations
 
 import io
+import os
 import signal
 import subprocess
 import sys
@@ -1048,3 +1049,18 @@ def test_ctrl_c_interrupts(tmp_path, program, policy):
     assert proc.returncode == 130
     assert "Traceback" not in err
     assert "interrupted" in err
+
+
+@pytest.mark.timeout(60)
+@pytest.mark.skipif(not os.path.exists("/dev/full"), reason="needs /dev/full (a device that is always full)")
+@pytest.mark.parametrize("engine", ["interp", "compiled"])
+def test_print_to_a_full_disk_is_the_printing_threads_error(engine):
+    # It used to be "minivm internal error: [Errno 28] No space left on device (this is a
+    # bug in minivm, not in your program)".
+    code = 'fn f() { print("x"); }\njoin(spawn f());\n'
+    with open("/dev/full", "w") as full:
+        result = subprocess.run([sys.executable, "-m", "minivm", "run", "--engine", engine, "-c", code],
+                                stdout=full, stderr=subprocess.PIPE, text=True, timeout=50)  # fmt: skip
+    assert result.returncode == 1
+    assert result.stderr.startswith("error in thread 1: cannot write the output: No space left on device\n")
+    assert "internal error" not in result.stderr

@@ -40,7 +40,7 @@ def add_repl_parser(sub) -> argparse.ArgumentParser:
 
 def cmd_debug(args: argparse.Namespace) -> int:
     """``minivm debug FILE`` (and ``minivm run --debug``): always under the manual policy;
-    exit status 0. Raises ``SourceError`` for a program that does not compile."""
+    exit status 0 (130 when Ctrl-C stops it). Raises ``SourceError`` for a program that does not compile."""
     from minivm import api
     from minivm.debug import run_debugger
 

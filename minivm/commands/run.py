@@ -9,7 +9,7 @@ import argparse
 import sys
 
 from minivm.commands.interactive import cmd_debug
-from minivm.commands.source import EXIT_USAGE, UsageError, read_source
+from minivm.commands.source import EXIT_RUNTIME, EXIT_USAGE, UsageError, read_source
 from minivm.commands.vm_options import add_vm_options, vm_settings
 
 # What ``run`` can be asked to watch (see minivm/observe/options.py, which does the work).
@@ -26,8 +26,24 @@ def add_run_parser(sub) -> argparse.ArgumentParser:
     add_observe_options(run)
     run.add_argument("--debug", action="store_true", help="debug the program (as minivm debug FILE)")
     add_schedule_options(run)
-    run.set_defaults(handler=cmd_run)
+    run.set_defaults(handler=cmd_run, run_parser=run)
     return run
+
+
+# What ``run --debug`` honours besides the program: the debugger runs it under its own manual
+# policy (``minivm debug`` takes only ``--check-interval``).
+DEBUG_OPTIONS = {"file", "code", "debug", "check_interval", "help"}
+
+
+def debug_conflicts(args: argparse.Namespace) -> list[str]:
+    """The options given with ``run --debug`` that the debugger would not honour, as typed
+    (``--trace``, ``--policy``, ...): every option not at its default, save ``DEBUG_OPTIONS``."""
+    return [
+        action.option_strings[-1]
+        for action in args.run_parser._actions
+        if action.option_strings and action.dest not in DEBUG_OPTIONS
+        and getattr(args, action.dest, action.default) != action.default
+    ]  # fmt: skip
 
 
 def add_observe_options(parser: argparse.ArgumentParser) -> None:
@@ -65,6 +81,12 @@ def cmd_run(args: argparse.Namespace) -> int:
     from minivm import api
 
     if args.debug:
+        conflicts = debug_conflicts(args)
+        if conflicts:  # silently ignored, they would make a person believe they apply
+            raise UsageError(
+                f"minivm: --debug cannot go with {', '.join(conflicts)} (the debugger takes only "
+                "--check-interval: see minivm debug --help)"
+            )
         return cmd_debug(args)
     name, text = read_source(args)
     program = api.compile(text, filename=name)
@@ -102,14 +124,21 @@ def cmd_run(args: argparse.Namespace) -> int:
         schedules.attach(run.machine)
         for note in schedules.notes:
             print(note, file=sys.stderr)
+    problems: list[str] = []
     try:
         status = run.start().wait().exit_status
     finally:
         if session:
-            session.finish(run.result)
+            problems = session.finish(run.result)
     if schedules:
-        problem = schedules.finish()
+        try:
+            problem = schedules.finish()
+        except OSError as exc:  # the disk filled up since the check before the run
+            problems.append(f"minivm: cannot write '{args.record}': {exc.strerror or exc}")
+            problem = None
         if problem:
             print(problem, file=sys.stderr)
             return EXIT_USAGE
-    return status
+    for problem in problems:  # the run itself went as its status says; an output file did not
+        print(problem, file=sys.stderr)
+    return max(status, EXIT_RUNTIME) if problems else status

@@ -21,7 +21,6 @@ Design note
 from __future__ import annotations
 
 import cmd
-import contextlib
 import sys
 import threading
 
@@ -424,12 +423,17 @@ class Debugger(cmd.Cmd):
 
 def run_debugger(program: api.Program, check_interval: int = 100) -> int:
     """``minivm debug FILE``: debug ``program`` (``minivm.api.compile``'s), its checks every
-    ``check_interval`` ticks; returns exit status 0."""
+    ``check_interval`` ticks; returns exit status 0. Ctrl-C stops the program and raises
+    ``KeyboardInterrupt`` (the command line says ``minivm: interrupted``, status 130)."""
     debugger = Debugger(program, check_interval)
     debugger.start()
     if debugger.stop is not None:
         debugger.say(f"thread 0 stopped before the first instruction {debugger._where_line(debugger.stop.thread)}")
-    with contextlib.suppress(KeyboardInterrupt):
+    try:
         debugger.cmdloop()
-    debugger.machine.output.flush()
+    except KeyboardInterrupt:  # a step or continue that does not come back (a long sleep, a join)
+        debugger.machine.abort(None)
+        raise
+    finally:
+        debugger.machine.output.flush()
     return 0

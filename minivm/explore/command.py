@@ -14,7 +14,7 @@ import os
 import sys
 from concurrent.futures import ProcessPoolExecutor
 
-from minivm.arguments import non_negative_int, positive_int
+from minivm.arguments import non_negative_int, positive_float, positive_int
 from minivm.schedule.session import save
 
 from .engine import STOP_ON, Report, explore
@@ -42,7 +42,7 @@ def add_explore_parser(sub) -> argparse.ArgumentParser:
     parser.add_argument("--runs", type=positive_int, default=None, metavar="N",
                         help="at most N schedules (pct and random: default 1000)")  # fmt: skip
     parser.add_argument("--seed", type=int, default=0, metavar="S", help="pct and random: the seed (default 0)")
-    parser.add_argument("--time-limit", type=float, default=None, metavar="S", help="stop after S seconds")
+    parser.add_argument("--time-limit", type=positive_float, default=None, metavar="S", help="stop after S seconds")
     parser.add_argument("--jobs", type=positive_int, default=1, metavar="J",
                         help="pct and random: split the runs over J processes (default 1)")  # fmt: skip
     parser.add_argument("--stop-on", choices=STOP_ON, default=None,

@@ -60,15 +60,18 @@ class Outcome:
     errors: str
 
     def describe(self, width: int = 60) -> str:
-        """One line: ``exit 0, output "2"`` (long output shortened)."""
-        text = self.output.rstrip("\n").replace("\n", " | ")
-        if len(text) > width:
-            text = text[: width - 3] + "..."
-        line = f'exit {self.status}, output "{text}"'
+        """One line: ``exit 1, output "2", stderr "error in thread 1: ..."`` (the output and
+        the first line of standard error, each shortened to ``width`` with ``...``)."""
+        output = self.output.rstrip("\n").replace("\n", " | ")
+        line = f'exit {self.status}, output "{_shorten(output, width)}"'
         if self.errors.strip():
-            error = self.errors.strip().splitlines()[0]
-            line += f", error: {error[:width]}"
+            line += f', stderr "{_shorten(self.errors.strip().splitlines()[0], width)}"'
         return line
+
+
+def _shorten(text: str, width: int) -> str:
+    """``text`` cut to ``width`` characters, ending in ``...`` when it was cut."""
+    return text if len(text) <= width else text[: width - 3] + "..."
 
 
 @attrs.frozen

@@ -305,7 +305,12 @@ def _geomean(values: list[float]) -> float:
 def cmd_bench(args: argparse.Namespace) -> int:
     """``minivm bench``: every guest program compiled and run through ``minivm.api``."""
     from minivm import api
+    from minivm.observe.options import cannot_write
 
+    problem = cannot_write(args.json)  # before minutes of measuring, not after
+    if problem:
+        print(problem, file=sys.stderr)
+        return 2
     scale, repeat = (1, 3) if args.quick else (3, 5)
     results: dict = {"quick": bool(args.quick), "python": sys.version.split()[0], "programs": []}
     header = f"{'program':<12} {'python s':>9} {'interp s':>9} {'ratio':>7} {'compiled s':>11} {'ratio':>7}"

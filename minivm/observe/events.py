@@ -97,10 +97,17 @@ class EventBus:
         self._send({"event": kind, "thread": thread.tid, "ts_ns": 0, **fields}, self.sinks)
 
     def close(self) -> None:
-        """Tell every sink the run is over."""
+        """Tell every sink the run is over; every sink is closed even if one fails, then
+        the first ``OSError`` (a trace file that could not be written) is raised."""
+        failed: OSError | None = None
         with self._lock:
             for sink in self.sinks:
-                sink.close()
+                try:
+                    sink.close()
+                except OSError as exc:
+                    failed = failed or exc
+        if failed is not None:
+            raise failed
 
 
 class TextTraceSink(Sink):
@@ -138,12 +145,25 @@ class JsonLinesSink(Sink):
 
     def __init__(self, stream: TextIO):
         self.stream = stream
+        # The first write error (a full disk): the trace stops there and the run goes on;
+        # ``close`` raises it, so the command says the trace is incomplete.
+        self.error: OSError | None = None
 
     def receive(self, event: dict) -> None:
-        self.stream.write(json.dumps(event) + "\n")
+        if self.error is None:
+            try:
+                self.stream.write(json.dumps(event) + "\n")
+            except OSError as exc:
+                self.error = exc
 
     def close(self) -> None:
-        self.stream.close()
+        """Close the file; raises ``OSError`` if a write or the last flush failed."""
+        try:
+            self.stream.close()
+        except OSError as exc:
+            self.error = self.error or exc
+        if self.error is not None:
+            raise self.error
 
 
 class Collector(Sink):

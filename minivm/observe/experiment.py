@@ -10,14 +10,41 @@ import sys
 
 from minivm.gil.policies import check_policy_name
 from minivm.observe.options import cannot_write
+from minivm.runtime.config import seconds_value
+
+
+def _whole(text: str) -> int:
+    """A whole number >= 1 (``_`` between digits allowed), as ``--repeat`` and each check
+    interval need."""
+    try:
+        value = int(text.replace("_", ""))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
+    return value
+
+
+def _seconds(text: str) -> float:
+    """A switch interval in seconds, refused where ``minivm run`` refuses it (the VM's own
+    ``seconds_value``: greater than 0, at most ``MAX_SECONDS``)."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number of seconds, got {text!r}") from None
+    try:
+        return seconds_value("switch interval", value)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
 
 
 def _list_of(kind, name: str):
+    """An argparse type: a comma-separated list, each item checked by ``kind`` (``_whole`` or
+    ``_seconds``), so a list item is refused where ``minivm run`` would refuse the single
+    value: a check interval of 0, a negative switch interval."""
+
     def parse(text: str):
-        try:
-            values = [kind(part.replace("_", "")) for part in text.split(",") if part.strip()]
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"{name}: expected a comma-separated list, got {text!r}") from None
+        values = [kind(part.strip()) for part in text.split(",") if part.strip()]
         if not values:
             raise argparse.ArgumentTypeError(f"{name}: empty list")
         return values
@@ -49,11 +76,11 @@ def add_experiment_parser(sub) -> None:
     parser.add_argument("program", help="the .mv file to run")
     parser.add_argument("--policy", type=_policies, default=["ticks", "fifo", "timed"], metavar="A,B,...",
                         help="policies to compare (default: ticks,fifo,timed)")  # fmt: skip
-    parser.add_argument("--check-interval", type=_list_of(int, "--check-interval"), default=[100],
+    parser.add_argument("--check-interval", type=_list_of(_whole, "--check-interval"), default=[100],
                         metavar="N,M,...", help="check intervals (default: 100)")  # fmt: skip
-    parser.add_argument("--switch-interval", type=_list_of(float, "--switch-interval"), default=[0.005],
+    parser.add_argument("--switch-interval", type=_list_of(_seconds, "--switch-interval"), default=[0.005],
                         metavar="S,...", help="switch intervals for timed (default: 0.005)")  # fmt: skip
-    parser.add_argument("--repeat", type=int, default=1, metavar="N", help="runs per combination (median)")
+    parser.add_argument("--repeat", type=_whole, default=1, metavar="N", help="runs per combination (median)")
     parser.add_argument("--csv", metavar="PATH", help="also write the table as CSV")
     parser.add_argument("--plot", metavar="PATH", help="draw wall time and switches against the interval")
     parser.set_defaults(experiment=True)
@@ -145,4 +172,9 @@ def run_experiment(args: argparse.Namespace, program) -> int:
         except PlotUnavailable as exc:
             print(f"minivm: {exc}", file=sys.stderr)
             return 2
-    return 1 if any(r["status"] for r in rows) else 0
+    failed = [r for r in rows if r["status"]]
+    for row in failed:  # the program's own output is discarded: say which runs failed, and how to see why
+        print(f"minivm: the program failed (exit status {row['status']}) under --policy {row['policy']} "
+              f"--check-interval {row['check_interval']} --switch-interval {row['switch_interval']:g}; "
+              f"minivm run with those options shows why", file=sys.stderr)  # fmt: skip
+    return 1 if failed else 0

@@ -90,22 +90,26 @@ class ObserveSession:
                     sink.started_ns = bus_start
         return session
 
-    def finish(self, result) -> None:
+    def finish(self, result) -> list[str]:
         """Write statistics, timelines and plots after the run, from its ``minivm.api.Result``
         (``stats`` and the ``figures`` snapshot); ``None`` (the run never started) writes
-        nothing but closes the event bus."""
+        nothing but closes the event bus. Returns a ``cannot write`` message for each output
+        file that could not be written in full (a full disk), the others being written."""
+        problems: list[str] = []
         args = self.args
         if self.events is not None:
-            self.events.close()
+            try:
+                self.events.close()
+            except OSError as exc:
+                problems.append(_cannot_write_message((args and args.trace_json) or "the trace", exc))
         if args is None or result is None:
-            return
+            return problems
         if args.stats or args.stats_json:
             stats = result.stats
             if args.stats:
                 write_table(stats, sys.stderr)
             if args.stats_json:
-                with open(args.stats_json, "w", encoding="utf-8") as handle:
-                    json.dump(stats, handle, indent=2)
+                _attempt(args.stats_json, problems, lambda: _write_json(args.stats_json, stats))
         if self.collector is not None:
             figures = result.figures
             title = (
@@ -117,9 +121,24 @@ class ObserveSession:
                 document = chrome_trace(
                     self.collector.events, figures.started_ns, figures.ended_ns, title, uses_gil
                 )
-                write_chrome_trace(args.timeline, document)
+                _attempt(args.timeline, problems, lambda: write_chrome_trace(args.timeline, document))
             if args.plot:
                 from minivm.observe.plot import plot_timeline
 
                 parts = slices(self.collector.events, figures.ended_ns, uses_gil)
-                plot_timeline(args.plot, parts, figures.started_ns, title)
+                _attempt(args.plot, problems, lambda: plot_timeline(args.plot, parts, figures.started_ns, title))
+        return problems
+
+
+def _write_json(path: str, value: object) -> None:
+    with open(path, "w", encoding="utf-8") as handle:
+        json.dump(value, handle, indent=2)
+
+
+def _attempt(path: str, problems: list[str], write) -> None:
+    """``write()`` the output file ``path``; an ``OSError`` (the disk filled up since the check
+    before the run) becomes a ``cannot write`` message in ``problems``, not a crash."""
+    try:
+        write()
+    except OSError as exc:
+        problems.append(_cannot_write_message(path, exc))

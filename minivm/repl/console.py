@@ -28,14 +28,14 @@ from typing import TextIO
 from minivm import api
 from minivm.bytecode.code import CodeObject
 from minivm.bytecode.disasm import disassemble
-from minivm.errors import SourceError, format_guest_error, format_source_error
+from minivm.errors import GuestError, SourceError, format_guest_error, format_internal_error, format_source_error
 from minivm.frontend.parser import is_incomplete
 from minivm.gil.policies import check_policy_name
 from minivm.repl.session import Session
 from minivm.runtime.values import to_repr
 
 PROMPT, MORE = ">>> ", "... "
-EXIT_OK, EXIT_INTERRUPTED = 0, 130
+EXIT_OK, EXIT_RUNTIME, EXIT_INTERRUPTED = 0, 1, 130
 HELP = """\
 Type statements and expressions; a block may go on over several lines.
   :dis                 the bytecode of the last input
@@ -118,14 +118,30 @@ class Console:
                 continue
             buffer = []
             if self.run_input(source) == "aborted":
-                self.complain("minivm: interrupted")
-                return EXIT_INTERRUPTED
+                return self.stopped()
         try:
             self.session.close()
         except KeyboardInterrupt:
             self.complain("minivm: interrupted")
             return EXIT_INTERRUPTED
         return EXIT_OK
+
+    def stopped(self) -> int:
+        """Say why the whole VM was stopped during an input, as ``minivm run`` would, and
+        return the session's exit status: the reader of standard output went away (``| head``:
+        quietly, 0), a bug of minivm (1), or a second Ctrl-C (130)."""
+        machine = self.session.machine
+        if machine.output.closed:
+            return EXIT_OK
+        error = machine.abort_error
+        if isinstance(error, GuestError):
+            self.complain(format_guest_error(error))
+            return EXIT_RUNTIME
+        if error is not None:
+            self.complain(format_internal_error(error))
+            return EXIT_RUNTIME
+        self.complain("minivm: interrupted")
+        return EXIT_INTERRUPTED
 
     def run_input(self, source: str) -> str:
         """Compile and run one whole input; returns ``"ok"``, ``"error"`` or ``"aborted"``."""

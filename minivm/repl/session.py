@@ -14,6 +14,8 @@ Design note
   spawned at the prompt run under the GIL while the person types, under every policy, and the
   deadlock detector (which fires only when *every* live thread is blocked) never counts the
   prompt as a block: the person may still release a lock or end a wait with the next input.
+  For the same reason a deadlock that includes an input's ``join`` or ``acquire`` fails that
+  input only (``Scheduler.prompt_thread``): the other threads stay blocked, not stopped.
   When an input arrives thread 0 wakes as a sleeper does: ``running``, then ``GIL.acquire``,
   waiting its turn like anyone else.
 * **Each input runs on a fresh host thread** (as ``Run.start`` runs the main thread), so
@@ -66,6 +68,7 @@ class Session:
         self.machine = prepared.machine
         self.main = self.machine.scheduler.new_main([])  # takes the GIL, as at any start
         self.machine.main = self.main
+        self.machine.scheduler.prompt_thread = self.main
         self._to_prompt()
         self.inputs = 0
 

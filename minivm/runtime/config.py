@@ -17,6 +17,19 @@ import dataclasses
 CHECK_PLACEMENTS = ("every", "backedge")
 
 
+# The longest span, in seconds, a setting may name: as ``sleep()``'s limit (about 31 years), and
+# well inside what the host's timed waits accept (``threading.TIMEOUT_MAX``, 2**63 ns on Linux).
+MAX_SECONDS = 1_000_000_000
+
+
+def seconds_value(name: str, seconds: float) -> float:
+    """``seconds`` if it is a usable span for setting ``name``; ``ValueError`` unless it is
+    greater than 0 and at most ``MAX_SECONDS`` (nan and infinity are neither)."""
+    if not 0 < seconds <= MAX_SECONDS:
+        raise ValueError(f"the {name} must be greater than 0 and at most {MAX_SECONDS:,} seconds, got {seconds}")
+    return seconds
+
+
 def check_interval_value(interval: int) -> int:
     """``interval`` (ticks) if it is a valid check interval; ``ValueError`` below 1."""
     if interval < 1:
@@ -54,9 +67,13 @@ class VMConfig:
     def validate(self) -> VMConfig:
         """Check the settings that the option parser does not (callers of the Python API and
         tests build configs directly); returns ``self``. Raises ``ValueError`` for a check
-        interval below 1 or an unknown check placement. The policy and engine names are
-        checked where they are looked up (``make_policy``, ``choose_engine``)."""
+        interval below 1, a switch interval that is not a usable span (``seconds_value``) or an
+        unknown check placement. The policy and engine names are checked where they are
+        looked up (``make_policy``, ``choose_engine``)."""
         check_interval_value(self.check_interval)
+        seconds_value("switch interval", self.switch_interval)
+        if self.host_switch_interval is not None:
+            seconds_value("host switch interval", self.host_switch_interval)
         if self.check_at not in CHECK_PLACEMENTS:
             raise ValueError(f"unknown check placement '{self.check_at}' (choose from: every, backedge)")
         return self

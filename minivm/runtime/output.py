@@ -11,6 +11,8 @@ import contextlib
 import threading
 from typing import TextIO
 
+from minivm.errors import GuestError
+
 _STREAM_LOCKS: dict[int, tuple[object, threading.Lock]] = {}
 _STREAM_LOCKS_GUARD = threading.Lock()
 
@@ -38,7 +40,8 @@ class Output:
 
     def write_line(self, text: str) -> None:
         """Write ``text`` and a newline as one piece. If the reader went away (``| head``),
-        the run is stopped quietly, as a Unix tool stops on SIGPIPE."""
+        the run is stopped quietly, as a Unix tool stops on SIGPIPE. Any other write error of
+        the program's output (``on_closed`` given) raises ``GuestError`` in the writer."""
         with self.lock:
             if self.closed:
                 return
@@ -51,6 +54,11 @@ class Output:
                     self.stream.write(_encodable(text + "\n", self.stream))
             except (BrokenPipeError, ValueError):
                 self.closed = True
+            except OSError as exc:  # a full disk, a failing device: not the reader going away
+                if self.on_closed is None:  # standard error: nowhere left to say so
+                    self.closed = True
+                else:  # the program's output: its print fails, as Python's would
+                    raise GuestError(f"cannot write the output: {exc.strerror or exc}") from None
         if self.closed and self.on_closed is not None:
             self.on_closed()
 

@@ -63,6 +63,10 @@ class GuestThread:
         self.error: GuestError | None = None
         self.joiners: list[GuestThread] = []
         self.waiting_for: str = ""
+        # While blocked: the queue it waits in (a thread's ``joiners`` or a lock's ``waiters``),
+        # and the error its wait ends with when the scheduler breaks it (``_break_wait``).
+        self.waiting_in: list[GuestThread] | deque[GuestThread] | None = None
+        self.wait_error: GuestError | None = None
         # Set by another thread (the REPL on Ctrl-C): raise "interrupted" at the next check.
         self.interrupt = False
         # Set on every thread when the run is being stopped (``Machine.abort``): raise
@@ -117,6 +121,10 @@ class Scheduler:
         self.blocked = 0
         self.spawned = 0
         self.peak_live = 0
+        # The REPL's main thread (``repl/session.py``), else None. At the prompt the person
+        # can still end any wait with a later input, so a deadlock that includes this thread's
+        # input fails that input only, instead of stopping the whole VM.
+        self.prompt_thread: GuestThread | None = None
 
     # -- starting
     def new_main(self, frames: list[Frame]) -> GuestThread:
@@ -160,9 +168,12 @@ class Scheduler:
         return child
 
     # -- blocking
-    def _block(self, thread: GuestThread, waiting_for: str) -> None:
-        """Mark ``thread`` blocked, give up the GIL, check for deadlock, park, and resume.
-        Called with the mutex held; returns with it released and the GIL held."""
+    def _block(self, thread: GuestThread, waiting_for: str, queue: list | deque) -> None:
+        """Queue ``thread`` in ``queue``, mark it blocked, give up the GIL, check for deadlock,
+        park, and resume. Called with the mutex held; returns with it released and the GIL
+        held. Raises the wait's ``GuestError`` when the scheduler broke the wait."""
+        queue.append(thread)
+        thread.waiting_in = queue
         thread.state = BLOCKED
         thread.waiting_for = waiting_for
         self.blocked += 1
@@ -176,11 +187,15 @@ class Scheduler:
             raise ThreadAbort
         self.gil.policy.resume(self.gil, thread)
         self.vm.check.refill(thread)  # the GIL is ours again: a fresh budget
+        error, thread.wait_error = thread.wait_error, None
+        if error is not None:
+            raise error
 
     def _wake(self, thread: GuestThread) -> None:
         """Wake a blocked thread (mutex held, by the thread that caused the wake-up)."""
         thread.state = RUNNING
         thread.waiting_for = ""
+        thread.waiting_in = None
         self.blocked -= 1
         self.vm.emit_thread("wake", thread)
         self.gil.policy.make_runnable(self.gil, thread)
@@ -193,8 +208,7 @@ class Scheduler:
             raise GuestError(f"thread {thread.tid} cannot join itself")
         self.mutex.acquire()
         if target.state != DONE:
-            target.joiners.append(thread)
-            self._block(thread, f"joins thread {target.tid}")
+            self._block(thread, f"joins thread {target.tid}", target.joiners)
         else:
             self.mutex.release()
         if target.error is not None:
@@ -213,8 +227,7 @@ class Scheduler:
         if lock.owner is thread:
             self.mutex.release()
             raise GuestError(f"thread {thread.tid} already holds this lock (acquired twice)")
-        lock.waiters.append(thread)
-        self._block(thread, f"waits for a lock held by thread {lock.owner.tid}")
+        self._block(thread, f"waits for a lock held by thread {lock.owner.tid}", lock.waiters)
         if lock.owner is not thread:
             raise InternalError(f"thread {thread.tid} woke without the lock it waited for")
 
@@ -281,7 +294,19 @@ class Scheduler:
             f"thread {t.tid} {t.waiting_for}" for t in self.threads if t.state == BLOCKED
         ]
         error = GuestError("deadlock: every live thread is blocked: " + "; ".join(waits))
+        prompt = self.prompt_thread
+        if prompt is not None and prompt.state == BLOCKED:
+            self._break_wait(prompt, error)
+            return
         self.vm.abort_locked(error)
+
+    def _break_wait(self, thread: GuestThread, error: GuestError) -> None:
+        """End ``thread``'s ``join`` or ``acquire`` with ``error`` (mutex held): it leaves its
+        queue, wakes like any woken waiter, and raises ``error`` once it holds the GIL."""
+        assert thread.waiting_in is not None
+        thread.waiting_in.remove(thread)
+        thread.wait_error = error
+        self._wake(thread)
 
     def wake_everyone_for_abort(self) -> None:
         """Release every parked thread so it can see the abort and unwind (mutex held)."""

@@ -44,8 +44,9 @@ FORMAT = "minivm-schedule"
 VERSION = 1
 COMPACT_TAG = "mvs1"
 ENDS = ("p", "b", "x", "e", "s")
-END_NAMES = {"p": "preempted", "b": "blocked", "x": "exited", "e": "the run ended",
-             "s": "the recording stopped"}  # fmt: skip
+# How each end reads after a thread ("thread 1 ... there", "it ran 5 and ..."): verb phrases.
+END_NAMES = {"p": "preempted", "b": "blocked", "x": "exited", "e": "was stopped (the run ended)",
+             "s": "was stopped (the recording ended)"}  # fmt: skip
 
 
 class ScheduleFormatError(ValueError):
