@@ -268,6 +268,22 @@ def test_bad_bytes_are_a_syntax_error_with_a_place(tmp_path, data, line, column,
 
 
 @pytest.mark.parametrize(
+    "data",
+    [b"\xef\xbb\xbfprint(1);\n", b"\xef\xbb\xbf# a comment\r\nprint(1);\r\n"],
+    ids=["bom", "bom_crlf"],
+)
+def test_a_byte_order_mark_at_the_start_is_not_part_of_the_program(tmp_path, data):
+    # Windows editors start UTF-8 files with one; Python's own source reader skips it too.
+    result = run_file(tmp_path, data)
+    assert (result.returncode, result.stdout, result.stderr) == (0, "1\n", "")
+
+
+def test_a_byte_order_mark_does_not_shift_columns(tmp_path):
+    result = run_file(tmp_path, b"\xef\xbb\xbfprint(1 +);\n")
+    assert_source_error(result, str(tmp_path / "prog.mv"), 1, 10, "syntax error", "expected", "print(1 +);")
+
+
+@pytest.mark.parametrize(
     ("data", "column", "shown"),
     [(b'print("\x1b[2J\x1b[31mred") @;\n', 23, 'print("\u241b[2J\u241b[31mred") @;'),
      (b'let s = "a\rb" $;\n', 15, 'let s = "a\u240db" $;'),
