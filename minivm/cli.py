@@ -28,6 +28,7 @@ from minivm.commands.source import (
     EXIT_RUNTIME,
     EXIT_USAGE,
     UsageError,
+    glue_code_argument,
     read_source,
 )
 from minivm.errors import SourceError, format_internal_error, format_source_error
@@ -119,7 +120,7 @@ def main(argv: list[str] | None = None) -> int:
     if not words and sys.stdin.isatty() and sys.stdout.isatty():
         words = ["repl"]  # like python: no arguments on a terminal opens the prompt
         parser = build_parser("repl")
-    args = parser.parse_args(words)
+    args = parser.parse_args(glue_code_argument(words))
     if not getattr(args, "handler", None):
         parser.print_help(sys.stderr)
         return _exit(EXIT_USAGE)

@@ -348,6 +348,22 @@ def test_dash_c_without_statements_runs_and_prints_nothing(code):
     assert (result.returncode, result.stdout, result.stderr) == (0, "", "")
 
 
+@pytest.mark.parametrize(
+    ("words", "out"),
+    [(("run", "-c", "-1;print(2);"), "2\n"),
+     (("run", "--policy", "fifo", "-c", '-2;print("x");'), "x\n"),
+     (("run", "-c", "-3;print(3);", "--engine", "interp"), "3\n"),
+     (("run", "-c", "--4;print(4);"), "4\n"),
+     (("dis", "-c", "-1;"), None)],
+)  # fmt: skip
+def test_dash_c_takes_code_that_starts_with_a_minus(words, out):
+    # As python -c does: the word after -c is the code, even when it looks like an option
+    # (argparse took a word with no space that starts with '-' for an option).
+    result = run_minivm(*words)
+    assert (result.returncode, result.stderr) == (0, ""), result.stderr
+    assert out is None or result.stdout == out
+
+
 # --------------------------------------------------------------------------------------
 # Enormous literals and inputs
 # --------------------------------------------------------------------------------------

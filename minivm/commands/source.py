@@ -9,6 +9,18 @@ import argparse
 EXIT_OK, EXIT_RUNTIME, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
 
 
+def glue_code_argument(words: list[str]) -> list[str]:
+    """``words`` (a command line after ``minivm``) with ``-c CODE`` written ``-c=CODE`` when
+    CODE starts with ``-``: argparse would take ``-c '-x;'`` for two options and refuse it,
+    while ``python -c`` always takes the next word as the code. Only the first ``-c``."""
+    if "-c" not in words:
+        return words
+    at = words.index("-c")
+    if at + 1 < len(words) and words[at + 1].startswith("-"):
+        return [*words[:at], "-c=" + words[at + 1], *words[at + 2 :]]
+    return words
+
+
 class UsageError(Exception):
     """Bad input that is no program's fault (a missing file, options that cannot go
     together): the command line prints the message and exits with status 2."""
