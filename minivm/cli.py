@@ -115,6 +115,7 @@ def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``minivm`` command; returns (and exits with) the status."""
     if hasattr(sys, "set_int_max_str_digits"):
         sys.set_int_max_str_digits(0)  # ints of any size print in full
+    _open_closed_streams()
     parser = build_parser(command_word(sys.argv[1:] if argv is None else argv) or "")
     words = sys.argv[1:] if argv is None else argv
     if not words and sys.stdin.isatty() and sys.stdout.isatty():
@@ -143,6 +144,16 @@ def main(argv: list[str] | None = None) -> int:
         print(format_internal_error(error), file=sys.stderr)
         status = EXIT_RUNTIME
     return _exit(status)
+
+
+def _open_closed_streams() -> None:
+    """A standard stream whose descriptor was closed when the process started
+    (``minivm run x.mv >&-``) is ``None`` in ``sys``: point it at the null device, so that
+    what would go there is dropped (as Python's own ``print`` drops it) and a closed input
+    reads as empty, instead of failing."""
+    for name, mode in (("stdin", "r"), ("stdout", "w"), ("stderr", "w")):
+        if getattr(sys, name) is None:
+            setattr(sys, name, open(os.devnull, mode, encoding="utf-8"))  # noqa: SIM115
 
 
 def _exit(status: int) -> int:

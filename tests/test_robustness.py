@@ -1389,3 +1389,49 @@ def test_ctrl_c_during_start_up_exits_130_without_a_traceback():
     # process ended the Unix way, before any Python (let alone minivm) code ran.
     assert set(statuses) <= {130, -signal.SIGINT}, statuses
     assert 130 in statuses, statuses
+
+
+# --------------------------------------------------------------------------------------
+# Standard streams that are closed
+# --------------------------------------------------------------------------------------
+
+
+def _run_with_closed(fds: tuple[int, ...], *args: str) -> subprocess.CompletedProcess:
+    """``minivm ARGS`` with the descriptors ``fds`` closed, as a shell's ``>&-`` leaves them;
+    the streams that stay open are captured."""
+    env = dict(os.environ, PYTHONIOENCODING="utf-8")
+    return subprocess.run(
+        [sys.executable, "-m", "minivm", *args],
+        stdin=subprocess.DEVNULL if 0 not in fds else None,
+        stdout=subprocess.PIPE if 1 not in fds else None,
+        stderr=subprocess.PIPE if 2 not in fds else None,
+        text=True, timeout=60, env=env, cwd=ROOT,
+        preexec_fn=lambda: [os.close(fd) for fd in fds],
+    )  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("fds", "code", "status", "stdout", "stderr"),
+    [((1,), "print(1);", 0, None, ""),
+     ((1,), "print(1/0);", 1, None, "division by zero"),
+     ((2,), "print(1);", 0, "1\n", None),
+     ((2,), "print(1/0);", 1, "", None),
+     ((1, 2), "print(1);", 0, None, None),
+     ((0,), "print(1);", 0, "1\n", "")],
+    ids=["stdout", "stdout_error", "stderr", "stderr_error", "both", "stdin"],
+)  # fmt: skip
+def test_a_closed_standard_stream_drops_its_output(fds, code, status, stdout, stderr):
+    # As Python's print does when sys.stdout is None: what would go there is dropped, and
+    # the exit status is the program's (it was 1, with a traceback of minivm).
+    result = _run_with_closed(fds, "run", "-c", code)
+    assert result.returncode == status, result.stderr
+    if stdout is not None:
+        assert result.stdout == stdout
+    if stderr is not None:
+        assert stderr in result.stderr and "Traceback" not in result.stderr, result.stderr
+
+
+def test_no_arguments_with_stdin_closed_prints_the_help():
+    result = _run_with_closed((0,))
+    assert result.returncode == 2 and "Traceback" not in result.stderr, result.stderr
+    assert "COMMAND" in result.stderr
