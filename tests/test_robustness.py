@@ -1435,3 +1435,39 @@ def test_no_arguments_with_stdin_closed_prints_the_help():
     result = _run_with_closed((0,))
     assert result.returncode == 2 and "Traceback" not in result.stderr, result.stderr
     assert "COMMAND" in result.stderr
+
+
+# --------------------------------------------------------------------------------------
+# Standard streams that refuse writes (a full disk)
+# --------------------------------------------------------------------------------------
+
+needs_dev_full = pytest.mark.skipif(not os.path.exists("/dev/full"), reason="needs /dev/full")
+
+
+def _run_into_full(which: str, *args: str) -> subprocess.CompletedProcess:
+    """``minivm ARGS`` with ``which`` (stdout or stderr) on /dev/full, where every write fails
+    with ENOSPC; the other stream is captured."""
+    env = dict(os.environ, PYTHONIOENCODING="utf-8")
+    with open("/dev/full", "w") as full:
+        return subprocess.run(
+            [sys.executable, "-m", "minivm", *args],
+            stdout=full if which == "stdout" else subprocess.PIPE,
+            stderr=full if which == "stderr" else subprocess.PIPE,
+            stdin=subprocess.DEVNULL, text=True, timeout=60, env=env, cwd=ROOT,
+        )  # fmt: skip
+
+
+@needs_dev_full
+@pytest.mark.timeout(120)
+@pytest.mark.parametrize("engine", ["interp", "compiled"])
+@pytest.mark.parametrize(
+    ("code", "thread"),
+    [("print(1);", 0), ('let t = spawn print("x"); join(t);', 1)],
+    ids=["main", "spawned"],
+)
+def test_print_to_a_full_disk_is_a_runtime_error_of_the_program(engine, code, thread):
+    # It was "minivm internal error: [Errno 28] ... (this is a bug in minivm)".
+    result = _run_into_full("stdout", "run", "--engine", engine, "-c", code)
+    assert result.returncode == 1, result.stderr
+    assert f"error in thread {thread}: print() cannot write to standard output" in result.stderr
+    assert "internal error" not in result.stderr and "Traceback" not in result.stderr
