@@ -1471,3 +1471,19 @@ def test_print_to_a_full_disk_is_a_runtime_error_of_the_program(engine, code, th
     assert result.returncode == 1, result.stderr
     assert f"error in thread {thread}: print() cannot write to standard output" in result.stderr
     assert "internal error" not in result.stderr and "Traceback" not in result.stderr
+
+
+@needs_dev_full
+@pytest.mark.timeout(120)
+@pytest.mark.parametrize(
+    ("code", "stdout"),
+    [("print(1/0);", ""),
+     ('fn f() { return 1/0; }\nlet t = spawn f();\nsleep(0.1);\nprint("after");', "after\n"),
+     ('let t = spawn print(1/0);\njoin(t);', "")],
+    ids=["main", "spawned_unjoined", "spawned_joined"],
+)  # fmt: skip
+def test_a_runtime_error_with_standard_error_full_ends_the_run(code, stdout):
+    # Reporting the error raised ENOSPC inside the failing thread: the thread's end was never
+    # recorded and the run waited forever. The report is dropped, the exit status stays 1.
+    result = _run_into_full("stderr", "run", "-c", code)
+    assert (result.returncode, result.stdout) == (1, stdout)
