@@ -377,6 +377,35 @@ def test_int_literal_of_200k_digits_is_rejected(tmp_path):
     )
 
 
+@pytest.mark.parametrize(
+    "literal",
+    ['"' + "x" * 300_000 + '"', '"' + 'ab\\"' * 60_000 + '"', "9" * 100_000, "1_0" * 50_000,
+     "1" * 100 + "." + "5" * 100_000 + "e1_0"],
+    ids=["string", "string_with_escapes", "int", "int_with_underscores", "float"],
+)  # fmt: skip
+def test_reading_a_long_literal_takes_memory_in_proportion_to_it(literal):
+    # The lexer's patterns repeated a group once per character, and Python's regex engine
+    # keeps hundreds of bytes for each: a 5 MB string literal took 2.6 GB to read. Now only
+    # escapes and underscores cost that (320-650 bytes a character before, 4-110 now).
+    import tracemalloc
+
+    from minivm.frontend.parser import parse
+
+    source = f"let x = {literal};\n"
+    digits = sys.get_int_max_str_digits() if hasattr(sys, "get_int_max_str_digits") else 0
+    if digits:
+        sys.set_int_max_str_digits(0)  # as the command line does: ints print in full
+    tracemalloc.start()
+    try:
+        parse(source, "big.mv")
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+        if digits:
+            sys.set_int_max_str_digits(digits)
+    assert peak < 150 * len(source), peak
+
+
 def test_int_literal_of_50k_digits_runs(tmp_path):
     source = "let x = " + "7" * 50_000 + ";\nprint(len(str(x)), x % 1000, x > 10);\n"
     result = run_file(tmp_path, source)
