@@ -1516,3 +1516,37 @@ def test_a_runtime_error_with_standard_error_full_ends_the_run(code, stdout):
     # recorded and the run waited forever. The report is dropped, the exit status stays 1.
     result = _run_into_full("stderr", "run", "-c", code)
     assert (result.returncode, result.stdout) == (1, stdout)
+
+
+# --------------------------------------------------------------------------------------
+# Running out of memory
+# --------------------------------------------------------------------------------------
+
+
+@pytest.mark.skipif(sys.platform != "linux", reason="address-space limit as on Linux")
+@pytest.mark.timeout(120)
+@pytest.mark.parametrize("engine", ["interp", "compiled"])
+@pytest.mark.parametrize(
+    "grow",
+    ["s = s + s;", "l = l + l;"],
+    ids=["string", "list"],
+)
+def test_a_program_that_runs_out_of_memory_gets_a_runtime_error(engine, grow):
+    # Python reports MemoryError as the script's error; minivm said "minivm internal error:"
+    # with an empty message and "(this is a bug in minivm, not in your program)".
+    import resource
+
+    code = (
+        "fn grow() {\n    let s = \"ab\"; let l = [1, 2];\n"
+        f"    for i in range(64) {{ {grow} }}\n}}\ngrow();\n"
+    )
+    limit = 1_000_000_000  # bytes of address space: the run starts in ~500 MB
+    env = dict(os.environ, PYTHONIOENCODING="utf-8")
+    result = subprocess.run(
+        [sys.executable, "-m", "minivm", "run", "--engine", engine, "-c", code],
+        capture_output=True, text=True, timeout=100, env=env, cwd=ROOT,
+        preexec_fn=lambda: resource.setrlimit(resource.RLIMIT_AS, (limit, limit)),
+    )  # fmt: skip
+    assert result.returncode == 1, result.stderr
+    assert result.stderr.startswith("error in thread 0: out of memory\n"), result.stderr
+    assert "<string>:3 in grow" in result.stderr

@@ -31,6 +31,7 @@ from minivm.runtime.interpreter import (
     arity_error,
     builtin_arity_error,
     execute,
+    host_limit_error,
     new_frame,
     store_cell,
     unset_error,
@@ -191,10 +192,10 @@ class CompiledEngine:
             if not failed.undefined:
                 raise
             raise self._placed(thread, GuestError(f"undefined variable '{failed.undefined}'"), error) from None
-        except RecursionError as error:
-            # Deep structures (printing a 100000-deep list) exhaust the host stack.
-            guest = GuestError("maximum recursion depth exceeded (structure too deeply nested)")
-            raise self._placed(thread, guest, error) from None
+        except (RecursionError, MemoryError) as error:
+            # Deep structures (printing a 100000-deep list) exhaust the host stack; data that
+            # keeps growing exhausts its memory.
+            raise self._placed(thread, host_limit_error(error), error) from None
         finally:
             thread.frames = []
 
