@@ -9,7 +9,7 @@ import argparse
 import sys
 
 from minivm.commands.interactive import cmd_debug
-from minivm.commands.source import EXIT_USAGE, UsageError, read_source
+from minivm.commands.source import EXIT_OK, EXIT_USAGE, UsageError, read_source
 from minivm.commands.vm_options import add_vm_options, vm_settings
 
 # What ``run`` can be asked to watch (see minivm/observe/options.py, which does the work).
@@ -102,11 +102,16 @@ def cmd_run(args: argparse.Namespace) -> int:
         schedules.attach(run.machine)
         for note in schedules.notes:
             print(note, file=sys.stderr)
+    problems: list[str] = []
     try:
         status = run.start().wait().exit_status
     finally:
         if session:
-            session.finish(run.result)
+            problems = session.finish(run.result)
+    for problem in problems:
+        print(problem, file=sys.stderr)
+    if problems and status == EXIT_OK:
+        status = EXIT_USAGE  # as for an output file refused before the run
     if schedules:
         problem = schedules.finish()
         if problem:

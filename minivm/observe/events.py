@@ -138,12 +138,22 @@ class JsonLinesSink(Sink):
 
     def __init__(self, stream: TextIO):
         self.stream = stream
+        # The first write the device refused (a full disk): later events are not written,
+        # and the run goes on; whoever opened the file reports it when the run ends.
+        self.failure: OSError | None = None
 
     def receive(self, event: dict) -> None:
-        self.stream.write(json.dumps(event) + "\n")
+        if self.failure is None:
+            try:
+                self.stream.write(json.dumps(event) + "\n")
+            except OSError as exc:
+                self.failure = exc
 
     def close(self) -> None:
-        self.stream.close()
+        try:
+            self.stream.close()
+        except OSError as exc:
+            self.failure = self.failure or exc
 
 
 class Collector(Sink):

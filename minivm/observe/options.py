@@ -46,6 +46,7 @@ class ObserveSession:
         self.args = args
         self.events: EventBus | None = None
         self.collector: Collector | None = None
+        self.json_sink: JsonLinesSink | None = None
         self.error = ""
 
     @classmethod
@@ -74,7 +75,8 @@ class ObserveSession:
                 return session
         if args.trace_json:
             try:
-                sinks.append(JsonLinesSink(open(args.trace_json, "w", encoding="utf-8")))  # noqa: SIM115
+                session.json_sink = JsonLinesSink(open(args.trace_json, "w", encoding="utf-8"))  # noqa: SIM115
+                sinks.append(session.json_sink)
             except OSError as exc:
                 session.error = _cannot_write_message(args.trace_json, exc)
                 return session
@@ -90,22 +92,35 @@ class ObserveSession:
                     sink.started_ns = bus_start
         return session
 
-    def finish(self, result) -> None:
+    def finish(self, result) -> list[str]:
         """Write statistics, timelines and plots after the run, from its ``minivm.api.Result``
         (``stats`` and the ``figures`` snapshot); ``None`` (the run never started) writes
-        nothing but closes the event bus."""
+        nothing but closes the event bus. Returns a ``cannot write`` message for each output
+        file the device refused (a full disk), empty when all were written."""
+        problems: list[str] = []
         args = self.args
         if self.events is not None:
             self.events.close()
+        if self.json_sink is not None and self.json_sink.failure is not None:
+            problems.append(_cannot_write_message(args.trace_json, self.json_sink.failure))
         if args is None or result is None:
-            return
-        if args.stats or args.stats_json:
-            stats = result.stats
-            if args.stats:
-                write_table(stats, sys.stderr)
-            if args.stats_json:
-                with open(args.stats_json, "w", encoding="utf-8") as handle:
-                    json.dump(stats, handle, indent=2)
+            return problems
+        if args.stats:
+            # Standard error refusing the table has nowhere to be reported (as Python's own).
+            with contextlib.suppress(OSError):
+                write_table(result.stats, sys.stderr)
+        for path, write in self._files(args, result):
+            try:
+                write(path)
+            except OSError as exc:
+                problems.append(_cannot_write_message(path, exc))
+        return problems
+
+    def _files(self, args: argparse.Namespace, result) -> list:
+        """(path, function that writes it) for each output file asked for."""
+        files: list = []
+        if args.stats_json:
+            files.append((args.stats_json, lambda path: _write_json(path, result.stats)))
         if self.collector is not None:
             figures = result.figures
             title = (
@@ -113,13 +128,18 @@ class ObserveSession:
                 f"{figures.check_interval}, switch interval {figures.switch_interval} s"
             )
             uses_gil = figures.uses_gil
+            events = self.collector.events
             if args.timeline:
-                document = chrome_trace(
-                    self.collector.events, figures.started_ns, figures.ended_ns, title, uses_gil
-                )
-                write_chrome_trace(args.timeline, document)
+                document = chrome_trace(events, figures.started_ns, figures.ended_ns, title, uses_gil)
+                files.append((args.timeline, lambda path: write_chrome_trace(path, document)))
             if args.plot:
                 from minivm.observe.plot import plot_timeline
 
-                parts = slices(self.collector.events, figures.ended_ns, uses_gil)
-                plot_timeline(args.plot, parts, figures.started_ns, title)
+                parts = slices(events, figures.ended_ns, uses_gil)
+                files.append((args.plot, lambda path: plot_timeline(path, parts, figures.started_ns, title)))
+        return files
+
+
+def _write_json(path: str, document: dict) -> None:
+    with open(path, "w", encoding="utf-8") as handle:
+        json.dump(document, handle, indent=2)
