@@ -13,6 +13,7 @@ syntax or compile error), 130 interrupted. No error shows a Python traceback of 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import importlib
 import os
 import sys
@@ -128,22 +129,29 @@ def main(argv: list[str] | None = None) -> int:
     try:
         status = args.handler(args)
     except SourceError as error:
-        print(format_source_error(error), file=sys.stderr)
+        _say(format_source_error(error))
         status = EXIT_USAGE
     except UsageError as error:
-        print(str(error), file=sys.stderr)
+        _say(str(error))
         status = EXIT_USAGE
     except KeyboardInterrupt:
-        print("minivm: interrupted", file=sys.stderr)
+        _say("minivm: interrupted")
         status = EXIT_INTERRUPTED
     except BrokenPipeError:
         status = EXIT_OK
     except Exception as error:  # a bug in minivm itself
         if os.environ.get("MINIVM_DEBUG"):
             raise
-        print(format_internal_error(error), file=sys.stderr)
+        _say(format_internal_error(error))
         status = EXIT_RUNTIME
     return _exit(status)
+
+
+def _say(message: str) -> None:
+    """Print ``message`` on standard error. A standard error that refuses it (a full disk)
+    has nowhere to be told, and must not turn the exit status into that of a VM bug."""
+    with contextlib.suppress(OSError):
+        print(message, file=sys.stderr, flush=True)
 
 
 def _open_closed_streams() -> None:

@@ -1550,3 +1550,19 @@ def test_a_program_that_runs_out_of_memory_gets_a_runtime_error(engine, grow):
     assert result.returncode == 1, result.stderr
     assert result.stderr.startswith("error in thread 0: out of memory\n"), result.stderr
     assert "<string>:3 in grow" in result.stderr
+
+
+@needs_dev_full
+@pytest.mark.parametrize(
+    ("args", "status", "stdout"),
+    [(("run", "-c", "print(1;"), 2, ""),
+     (("run", "no/such/file.mv"), 2, ""),
+     (("run", "--stats", "-c", "print(1);"), 0, "1\n"),
+     (("dis", "-c", "break;"), 2, "")],
+    ids=["syntax_error", "missing_file", "stats", "compile_error"],
+)  # fmt: skip
+def test_the_exit_status_stands_when_standard_error_is_full(args, status, stdout):
+    # The message about a bad input (or the --stats table) could not be written, and the
+    # exit status became 1, that of a bug of minivm.
+    result = _run_into_full("stderr", *args)
+    assert (result.returncode, result.stdout) == (status, stdout)
