@@ -96,5 +96,23 @@ def render_location(file: str, line: int, column: int, text: str, what: str) -> 
     head = f"{file}:{line}:{column}: {displayable_line(what)}"
     if not text:
         return head
-    caret = " " * max(column - 1, 0) + "^"
-    return "\n".join([head, "    " + displayable_line(text.rstrip("\n")), "    " + caret])
+    shown = displayable_line(text.rstrip("\n"))
+    caret = " " * _cells(shown[: max(column - 1, 0)]) + "^"
+    return "\n".join([head, "    " + shown, "    " + caret])
+
+
+def _cells(text: str) -> int:
+    """Terminal columns ``text`` takes: two for a wide character (CJK, most emoji), none for
+    a combining mark or a zero-width format character, one for the rest (what Python's
+    own tracebacks count, 3.13+), so the caret stands under its character."""
+    if text.isascii():
+        return len(text)
+    import unicodedata  # only for a line with non-ASCII text, and only to show an error
+
+    cells = 0
+    for char in text:
+        if unicodedata.east_asian_width(char) in "WF":
+            cells += 2
+        elif not (unicodedata.combining(char) or unicodedata.category(char) in ("Mn", "Me", "Cf")):
+            cells += 1
+    return cells
