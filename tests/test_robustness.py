@@ -364,6 +364,14 @@ def test_dash_c_takes_code_that_starts_with_a_minus(words, out):
     assert out is None or result.stdout == out
 
 
+@pytest.mark.parametrize("command", ["run", "dis"])
+def test_dash_c_code_that_is_not_utf8_is_a_syntax_error_with_a_place(command):
+    # The byte 0xff on the command line (a lone surrogate once Python has read it) was run,
+    # and printed as a replacement character; in a file it is a syntax error, as here now.
+    result = run_minivm(command, "-c", 'print(1);\nprint("\udcff");')
+    assert_source_error(result, "<string>", 2, 8, "syntax error", "not valid UTF-8 (byte 0xff)", None)
+
+
 # --------------------------------------------------------------------------------------
 # Enormous literals and inputs
 # --------------------------------------------------------------------------------------
