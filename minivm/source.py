@@ -83,6 +83,19 @@ def displayable_line(text: str) -> str:
     return "".join(_shown_char(c) for c in text)
 
 
+def displayable_text(text: str) -> str:
+    """``text`` of several lines (a runtime error's message, which may quote the program's
+    strings) made safe to echo like a source line, keeping its line breaks and tabs: an
+    escape sequence in a map key must not clear the terminal the error is read on."""
+    if text.isprintable():
+        return text
+    return "\n".join(displayable_line(part) if part.isprintable() else _keep_tabs(part) for part in text.split("\n"))
+
+
+def _keep_tabs(line: str) -> str:
+    return "\t".join(displayable_line(piece) for piece in line.split("\t"))
+
+
 def render_location(file: str, line: int, column: int, text: str, what: str) -> str:
     """A place in the source as every compile-time error shows it::
 
