@@ -13,6 +13,7 @@ syntax or compile error), 130 interrupted. No error shows a Python traceback of 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import errno
 import importlib
 import os
@@ -20,6 +21,7 @@ import sys
 import threading
 
 from minivm import __version__
+from minivm.__main__ import interrupted
 from minivm.commands.dis import add_dis_parser
 from minivm.commands.interactive import add_debug_parser, add_repl_parser
 from minivm.commands.run import add_run_parser
@@ -29,6 +31,7 @@ from minivm.commands.source import (
     EXIT_RUNTIME,
     EXIT_USAGE,
     UsageError,
+    glue_code_argument,
     read_source,
 )
 from minivm.errors import SourceError, format_internal_error, format_source_error
@@ -115,35 +118,39 @@ def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``minivm`` command; returns (and exits with) the status."""
     if hasattr(sys, "set_int_max_str_digits"):
         sys.set_int_max_str_digits(0)  # ints of any size print in full
+    _open_closed_streams()
     parser = build_parser(command_word(sys.argv[1:] if argv is None else argv) or "")
     words = sys.argv[1:] if argv is None else argv
     if not words and sys.stdin.isatty() and sys.stdout.isatty():
         words = ["repl"]  # like python: no arguments on a terminal opens the prompt
         parser = build_parser("repl")
-    args = parser.parse_args(words)
+    args = parser.parse_args(glue_code_argument(words))
     if not getattr(args, "handler", None):
         parser.print_help(sys.stderr)
         return _exit(EXIT_USAGE)
     try:
         status = args.handler(args)
     except SourceError as error:
-        print(format_source_error(error), file=sys.stderr)
+        _say(format_source_error(error))
         status = EXIT_USAGE
     except UsageError as error:
-        print(str(error), file=sys.stderr)
+        _say(str(error))
         status = EXIT_USAGE
     except KeyboardInterrupt:
-        print("minivm: interrupted", file=sys.stderr)
+        _say("minivm: interrupted")
         status = EXIT_INTERRUPTED
     except BrokenPipeError:
         status = EXIT_OK
     except Exception as error:  # a bug in minivm itself, unless the device refused a write
+        if interrupted(error):  # a Ctrl-C that Python wrapped (a lazy import's class creation)
+            _say("minivm: interrupted")
+            return _exit(EXIT_INTERRUPTED)
         if isinstance(error, OSError) and error.errno in DEVICE_ERRNOS:
-            print(f"minivm: cannot write the output: {error.strerror}", file=sys.stderr)
+            _say(f"minivm: cannot write the output: {error.strerror}")
             return _exit(EXIT_RUNTIME)
         if os.environ.get("MINIVM_DEBUG"):
             raise
-        print(format_internal_error(error), file=sys.stderr)
+        _say(format_internal_error(error))
         status = EXIT_RUNTIME
     return _exit(status)
 
@@ -151,6 +158,23 @@ def main(argv: list[str] | None = None) -> int:
 # Write errors that are the device's, not minivm's: a full disk or quota, a file too large,
 # a failing disk (a tool's report sent to a full disk must not read as a minivm bug).
 DEVICE_ERRNOS = {errno.ENOSPC, errno.EDQUOT, errno.EFBIG, errno.EIO}
+
+
+def _say(message: str) -> None:
+    """Print ``message`` on standard error. A standard error that refuses it (a full disk)
+    has nowhere to be told, and must not turn the exit status into that of a VM bug."""
+    with contextlib.suppress(OSError):
+        print(message, file=sys.stderr, flush=True)
+
+
+def _open_closed_streams() -> None:
+    """A standard stream whose descriptor was closed when the process started
+    (``minivm run x.mv >&-``) is ``None`` in ``sys``: point it at the null device, so that
+    what would go there is dropped (as Python's own ``print`` drops it) and a closed input
+    reads as empty, instead of failing."""
+    for name, mode in (("stdin", "r"), ("stdout", "w"), ("stderr", "w")):
+        if getattr(sys, name) is None:
+            setattr(sys, name, open(os.devnull, mode, encoding="utf-8"))  # noqa: SIM115
 
 
 def _exit(status: int) -> int:

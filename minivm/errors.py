@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import dataclasses
 
-from minivm.source import SourceFile, displayable_line, render_location
+from minivm.source import SourceFile, displayable_line, displayable_text, render_location
 
 
 class MinivmError(Exception):
@@ -98,10 +98,11 @@ def format_guest_error(error: GuestError) -> str:
     """The runtime error, its thread, and the guest call chain (most recent call last), each
     entry with its line of source, read from the entry's ``SourceFile`` (an entry without
     one, such as a spawned builtin's, shows no line)."""
+    message = displayable_text(error.message)
     if error.thread_id is None:  # not one thread's error: a deadlock of all of them
-        head = f"error: {error.message}"
+        head = f"error: {message}"
     else:
-        head = f"error in thread {error.thread_id}: {error.message}"
+        head = f"error in thread {error.thread_id}: {message}"
     if not error.chain:
         return head
     lines = [head, "  call chain (most recent call last):"]

@@ -83,6 +83,19 @@ def displayable_line(text: str) -> str:
     return "".join(_shown_char(c) for c in text)
 
 
+def displayable_text(text: str) -> str:
+    """``text`` of several lines (a runtime error's message, which may quote the program's
+    strings) made safe to echo like a source line, keeping its line breaks and tabs: an
+    escape sequence in a map key must not clear the terminal the error is read on."""
+    if text.isprintable():
+        return text
+    return "\n".join(displayable_line(part) if part.isprintable() else _keep_tabs(part) for part in text.split("\n"))
+
+
+def _keep_tabs(line: str) -> str:
+    return "\t".join(displayable_line(piece) for piece in line.split("\t"))
+
+
 def render_location(file: str, line: int, column: int, text: str, what: str) -> str:
     """A place in the source as every compile-time error shows it::
 
@@ -96,5 +109,23 @@ def render_location(file: str, line: int, column: int, text: str, what: str) -> 
     head = f"{file}:{line}:{column}: {displayable_line(what)}"
     if not text:
         return head
-    caret = " " * max(column - 1, 0) + "^"
-    return "\n".join([head, "    " + displayable_line(text.rstrip("\n")), "    " + caret])
+    shown = displayable_line(text.rstrip("\n"))
+    caret = " " * _cells(shown[: max(column - 1, 0)]) + "^"
+    return "\n".join([head, "    " + shown, "    " + caret])
+
+
+def _cells(text: str) -> int:
+    """Terminal columns ``text`` takes: two for a wide character (CJK, most emoji), none for
+    a combining mark or a zero-width format character, one for the rest (what Python's
+    own tracebacks count, 3.13+), so the caret stands under its character."""
+    if text.isascii():
+        return len(text)
+    import unicodedata  # only for a line with non-ASCII text, and only to show an error
+
+    cells = 0
+    for char in text:
+        if unicodedata.east_asian_width(char) in "WF":
+            cells += 2
+        elif not (unicodedata.combining(char) or unicodedata.category(char) in ("Mn", "Me", "Cf")):
+            cells += 1
+    return cells

@@ -673,3 +673,12 @@ def test_interpreter_dispatches_every_opcode_by_name():
         and isinstance(node.comparators[0], ast.Name)
     }
     assert sorted(info.name for info in op.OPCODES if info.name not in compared) == []
+
+
+def test_dis_shows_control_characters_of_a_string_constant_as_pictures():
+    # The escape sequence in the constant was written raw and acted on the terminal.
+    from minivm.frontend.compiler import compile_source
+
+    listing = disassemble(compile_source('let s = "a\x1b[2J\u202eb\\n";\n', "t.mv"))
+    assert '(\"a\u241b[2J\ufffdb\\n\")' in listing
+    assert "\x1b" not in listing and "\u202e" not in listing

@@ -34,6 +34,30 @@ def test_render_location_puts_the_caret_under_the_column():
     assert render_location("f.mv", 9, 1, "", "syntax error: x") == "f.mv:9:1: syntax error: x"
 
 
+def test_the_caret_counts_terminal_columns_of_wide_and_combining_characters():
+    # Each CJK character takes two columns and a combining accent none: counting characters
+    # put the caret under the wrong character (Python's tracebacks count columns, 3.13+).
+    cases = [
+        ('print("日本語" +);', 14, 16),  # under the ')'
+        ('let s = "🎉e\u0301"; x $;', 18, 17),  # under the '$'
+        ("let s = 'é' $;", 13, 12),  # a precomposed letter takes one column
+    ]
+    for text, column, spaces in cases:
+        caret = render_location("f.mv", 1, column, text, "syntax error: x").split("\n")[2]
+        assert caret == "    " + " " * spaces + "^", (text, caret)
+
+
+def test_a_runtime_error_message_shows_control_characters_as_pictures():
+    # A map key holding an escape sequence went raw into the message and acted on the
+    # terminal (ESC [2J clears it); the message's own line breaks and tabs stay.
+    error = GuestError('key not found: "\x1b[2J\u202e"')
+    error.thread_id = 0
+    assert format_guest_error(error) == 'error in thread 0: key not found: "\u241b[2J\ufffd"'
+    error = GuestError("assertion failed: a\n\tb\x07")
+    error.thread_id = 0
+    assert format_guest_error(error) == "error in thread 0: assertion failed: a\n\tb\u2407"
+
+
 def test_source_error_at_takes_the_line_from_the_file():
     source = SourceFile("f.mv", "let a = 1;\nbreak;\n")
     error = SourceError.at("compile error", "'break' outside a loop", source, 2, 1)

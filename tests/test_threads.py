@@ -1062,5 +1062,6 @@ def test_print_to_a_full_disk_is_the_printing_threads_error(engine):
         result = subprocess.run([sys.executable, "-m", "minivm", "run", "--engine", engine, "-c", code],
                                 stdout=full, stderr=subprocess.PIPE, text=True, timeout=50)  # fmt: skip
     assert result.returncode == 1
-    assert result.stderr.startswith("error in thread 1: cannot write the output: No space left on device\n")
+    message = "error in thread 1: print() cannot write to standard output: No space left on device\n"
+    assert result.stderr.startswith(message)
     assert "internal error" not in result.stderr

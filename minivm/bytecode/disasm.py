@@ -11,6 +11,7 @@ from collections.abc import Callable
 
 from minivm.bytecode import opcodes as op
 from minivm.bytecode.code import CodeObject, format_literal
+from minivm.source import displayable_line
 
 
 def _none(code: CodeObject, arg: object) -> str:
@@ -21,7 +22,9 @@ def _const(code: CodeObject, arg: object) -> str:
     value = code.constants[arg]  # type: ignore[index]
     if isinstance(value, CodeObject):
         return f"(<code {value.display_name}, line {value.first_line}>)"
-    return f"({format_literal(value)})"
+    # A string's control characters as pictures (␛), like an echoed source line: the
+    # listing must not act on the terminal it is read on.
+    return f"({displayable_line(format_literal(value))})"
 
 
 def _local(code: CodeObject, arg: object) -> str:

@@ -4,9 +4,22 @@ the usage error that ends the command with exit status 2."""
 from __future__ import annotations
 
 import argparse
+import os
 
 # Exit status, as ``minivm/cli.py`` documents it.
 EXIT_OK, EXIT_RUNTIME, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
+
+
+def glue_code_argument(words: list[str]) -> list[str]:
+    """``words`` (a command line after ``minivm``) with ``-c CODE`` written ``-c=CODE`` when
+    CODE starts with ``-``: argparse would take ``-c '-x;'`` for two options and refuse it,
+    while ``python -c`` always takes the next word as the code. Only the first ``-c``."""
+    if "-c" not in words:
+        return words
+    at = words.index("-c")
+    if at + 1 < len(words) and words[at + 1].startswith("-"):
+        return [*words[:at], "-c=" + words[at + 1], *words[at + 2 :]]
+    return words
 
 
 class UsageError(Exception):
@@ -20,6 +33,12 @@ def read_source(args: argparse.Namespace) -> tuple[str, str]:
     from minivm.frontend.parser import decode_source
 
     if args.code is not None:
+        try:
+            args.code.encode("utf-8")
+        except UnicodeEncodeError:
+            # Bytes of the command line that are not UTF-8 reach Python as lone surrogates
+            # (surrogateescape): the same syntax error as such bytes in a file.
+            return "<string>", decode_source(os.fsencode(args.code), "<string>")
         return "<string>", args.code
     path = args.file
     try:

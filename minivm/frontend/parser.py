@@ -8,6 +8,7 @@ position and says in words what was expected (the wording: ``syntax_errors.py``)
 
 from __future__ import annotations
 
+import codecs
 from functools import lru_cache
 from typing import cast
 
@@ -352,7 +353,11 @@ def _check_nesting(program: n.Program, source: SourceFile) -> None:
 
 
 def decode_source(data: bytes, file: str) -> str:
-    """Bytes of a source file → text; bytes that are not UTF-8 are a syntax error with a place."""
+    """Bytes of a source file → text; bytes that are not UTF-8 are a syntax error with a place.
+
+    A leading UTF-8 byte order mark is dropped, as Python reads its own source files: editors
+    on Windows write one, and it is no character of the program."""
+    data = data.removeprefix(codecs.BOM_UTF8)
     try:
         return data.decode("utf-8")
     except UnicodeDecodeError as exc:

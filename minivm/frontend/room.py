@@ -17,12 +17,17 @@ from minivm.bytecode.code import CodeObject
 
 COMPILE_STACK_BYTES = 512 * 1024 * 1024
 COMPILE_RECURSION_LIMIT = 200_000
+# Smaller stacks to fall back on where the OS refuses the large one (a process whose address
+# space is limited, ``ulimit -v``, as on many judges and sandboxes): the recursion limit
+# shrinks with the stack, so deep nesting stays a host error instead of a crash.
+FALLBACK_STACK_BYTES = (64 * 1024 * 1024, 16 * 1024 * 1024)
 
 
 def with_big_stack(function: Callable[[], object]) -> object:
-    """Call ``function`` on a thread with a large stack (``COMPILE_STACK_BYTES``) and a
-    raised host recursion limit (``COMPILE_RECURSION_LIMIT``), and return (or raise) its
-    result. The limit is the host's, for the whole process: the caller waits meanwhile, and
+    """Call ``function`` on a thread with a large stack (``COMPILE_STACK_BYTES``, or a
+    smaller one of ``FALLBACK_STACK_BYTES`` if the OS refuses it) and a raised host
+    recursion limit (``COMPILE_RECURSION_LIMIT``, scaled to the stack), and return (or
+    raise) its result. The limit is the host's, for the whole process: the caller waits meanwhile, and
     the previous limit is back when this returns."""
     outcome: dict[str, object] = {}
 
@@ -32,17 +37,23 @@ def with_big_stack(function: Callable[[], object]) -> object:
         except BaseException as exc:  # handed back to the caller's thread
             outcome["error"] = exc
 
-    worker = threading.Thread(target=body, name="minivm-compile", daemon=True)
     old_limit = sys.getrecursionlimit()
-    sys.setrecursionlimit(max(old_limit, COMPILE_RECURSION_LIMIT))
     try:
-        # The stack size applies when the OS thread is created, i.e. at start().
-        old_size = threading.stack_size()
-        threading.stack_size(COMPILE_STACK_BYTES)
-        try:
-            worker.start()
-        finally:
-            threading.stack_size(old_size)
+        for stack_bytes in (COMPILE_STACK_BYTES, *FALLBACK_STACK_BYTES):
+            worker = threading.Thread(target=body, name="minivm-compile", daemon=True)
+            limit = COMPILE_RECURSION_LIMIT * stack_bytes // COMPILE_STACK_BYTES
+            sys.setrecursionlimit(max(old_limit, limit))
+            # The stack size applies when the OS thread is created, i.e. at start().
+            old_size = threading.stack_size()
+            threading.stack_size(stack_bytes)
+            try:
+                worker.start()
+                break
+            except RuntimeError:  # "can't start new thread": no room for this stack
+                if stack_bytes == FALLBACK_STACK_BYTES[-1]:
+                    raise
+            finally:
+                threading.stack_size(old_size)
         while worker.is_alive():
             worker.join(0.05)
     finally:

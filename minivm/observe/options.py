@@ -107,7 +107,9 @@ class ObserveSession:
         if args.stats or args.stats_json:
             stats = result.stats
             if args.stats:
-                write_table(stats, sys.stderr)
+                # Standard error refusing the table has nowhere to be told (as Python's own).
+                with contextlib.suppress(OSError):
+                    write_table(stats, sys.stderr)
             if args.stats_json:
                 _attempt(args.stats_json, problems, lambda: _write_json(args.stats_json, stats))
         if self.collector is not None:

@@ -24,7 +24,12 @@ MAX_SLEEP_SECONDS = 1_000_000_000
 
 
 def _print(thread: GuestThread, args: list) -> None:
-    thread.vm.output.write_line(" ".join([to_str(a) for a in args]))
+    try:
+        thread.vm.output.write_line(" ".join([to_str(a) for a in args]))
+    except OSError as exc:
+        # A full disk or a failing device (a reader that went away is no error: write_line
+        # stops the run quietly then). The program's error, as in Python, not minivm's bug.
+        raise GuestError(f"print() cannot write to standard output: {exc.strerror or exc}") from None
 
 
 def _len(thread: GuestThread, args: list) -> int:

@@ -554,15 +554,24 @@ def execute(vm: Machine, thread: GuestThread, frames: list[Frame] | None = None,
             error.thread_id = thread.tid
             error.chain = call_chain(frames)
         raise
-    except RecursionError:
-        # A safety net: no walk over guest values recurses on the host (they raise the same
-        # guest error themselves past values.MAX_DATA_DEPTH), and guest threads run under
-        # the host's default recursion limit, which fits every thread's stack.
+    except (RecursionError, MemoryError) as host_error:
+        # RecursionError is a safety net: no walk over guest values recurses on the host
+        # (they raise the same guest error themselves past values.MAX_DATA_DEPTH), and guest
+        # threads run under the host's default recursion limit, which fits every thread's
+        # stack. MemoryError is the program's own doing (a list or string doubled in a loop).
         frame[FRAME_PC] = pc
-        error = GuestError("maximum recursion depth exceeded (structure too deeply nested)")
+        error = host_limit_error(host_error)
         error.thread_id = thread.tid
         error.chain = call_chain(frames)
         raise error from None
+
+
+def host_limit_error(error: RecursionError | MemoryError) -> GuestError:
+    """The guest error for a host limit the program ran into: the host's stack
+    (``RecursionError``) or its memory (``MemoryError``, as Python reports it to a script)."""
+    if isinstance(error, MemoryError):
+        return GuestError("out of memory")
+    return GuestError("maximum recursion depth exceeded (structure too deeply nested)")
 
 
 def store_cell(cell, value: object) -> None:

@@ -11,8 +11,6 @@ import contextlib
 import threading
 from typing import TextIO
 
-from minivm.errors import GuestError
-
 _STREAM_LOCKS: dict[int, tuple[object, threading.Lock]] = {}
 _STREAM_LOCKS_GUARD = threading.Lock()
 
@@ -30,18 +28,26 @@ def stream_lock(stream: object) -> threading.Lock:
 
 class Output:
     """A text stream that writes whole lines under the stream's lock: lines never tear, even
-    with no GIL, and never interleave with another writer of the same stream."""
+    with no GIL, and never interleave with another writer of the same stream.
 
-    def __init__(self, stream: TextIO, on_closed=None):
+    ``report_failures``: a write the device refuses (a full disk: ``OSError``) is raised to
+    the writer, for the program's own output, whose ``print`` then fails. Otherwise (runtime
+    errors, traces: standard error) the line is dropped, as Python drops what it cannot write
+    to its standard error: there is nowhere left to report it, and raising in the middle of
+    reporting a thread's error would leave that thread's end unrecorded and the run waiting.
+    """
+
+    def __init__(self, stream: TextIO, on_closed=None, report_failures: bool = False):
         self.stream = stream
         self.lock = stream_lock(stream)
         self.closed = False
         self.on_closed = on_closed
+        self.report_failures = report_failures
 
     def write_line(self, text: str) -> None:
         """Write ``text`` and a newline as one piece. If the reader went away (``| head``),
-        the run is stopped quietly, as a Unix tool stops on SIGPIPE. Any other write error of
-        the program's output (``on_closed`` given) raises ``GuestError`` in the writer."""
+        the run is stopped quietly, as a Unix tool stops on SIGPIPE. Raises ``OSError`` for
+        a refused write only with ``report_failures``."""
         with self.lock:
             if self.closed:
                 return
@@ -54,11 +60,9 @@ class Output:
                     self.stream.write(_encodable(text + "\n", self.stream))
             except (BrokenPipeError, ValueError):
                 self.closed = True
-            except OSError as exc:  # a full disk, a failing device: not the reader going away
-                if self.on_closed is None:  # standard error: nowhere left to say so
-                    self.closed = True
-                else:  # the program's output: its print fails, as Python's would
-                    raise GuestError(f"cannot write the output: {exc.strerror or exc}") from None
+            except OSError:
+                if self.report_failures:
+                    raise
         if self.closed and self.on_closed is not None:
             self.on_closed()
 

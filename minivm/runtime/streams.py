@@ -25,7 +25,7 @@ class Streams:
         stderr: TextIO | None = None,
         on_closed: Callable[[], None] | None = None,
     ):
-        self.output = Output(stdout or sys.stdout, on_closed=on_closed)
+        self.output = Output(stdout or sys.stdout, on_closed=on_closed, report_failures=True)
         self.errors = Output(stderr or sys.stderr)
 
     def flush(self) -> None:

@@ -31,6 +31,7 @@ from minivm.runtime.interpreter import (
     arity_error,
     builtin_arity_error,
     execute,
+    host_limit_error,
     new_frame,
     store_cell,
     unset_error,
@@ -41,6 +42,9 @@ _NO_FUNCTION = object()  # what an empty call-site cache compares against
 _EMPTY_SITE = (_NO_FUNCTION, None)
 # Host frames a guest call may take beyond the guest's own (the interpreter's are on the heap).
 _HOST_FRAMES_SPARE = 1000
+# The largest limit sys.setrecursionlimit takes (a C int); a guest limit above it cannot be
+# reached before memory runs out anyway.
+_HOST_LIMIT_MAX = 2**31 - 1
 
 
 def build_map(heap, flat: tuple) -> MvMap:
@@ -94,7 +98,7 @@ class CompiledEngine:
         )  # fmt: skip
         self.deferring = frozenset({self.call_builtin.__code__, self.call_interpreted.__code__})
         # One host frame per guest call: make room for the deepest recursion allowed.
-        needed = self.limit + _HOST_FRAMES_SPARE
+        needed = min(self.limit + _HOST_FRAMES_SPARE, _HOST_LIMIT_MAX)
         if sys.getrecursionlimit() < needed:
             sys.setrecursionlimit(needed)
 
@@ -188,10 +192,10 @@ class CompiledEngine:
             if not failed.undefined:
                 raise
             raise self._placed(thread, GuestError(f"undefined variable '{failed.undefined}'"), error) from None
-        except RecursionError as error:
-            # Deep structures (printing a 100000-deep list) exhaust the host stack.
-            guest = GuestError("maximum recursion depth exceeded (structure too deeply nested)")
-            raise self._placed(thread, guest, error) from None
+        except (RecursionError, MemoryError) as error:
+            # Deep structures (printing a 100000-deep list) exhaust the host stack; data that
+            # keeps growing exhausts its memory.
+            raise self._placed(thread, host_limit_error(error), error) from None
         finally:
             thread.frames = []
 
