@@ -20,23 +20,12 @@ def main(argv: list[str] | None = None) -> int:
         print("minivm: interrupted", file=sys.stderr)
         return EXIT_INTERRUPTED
     except Exception as error:
-        if not interrupted(error):
+        from minivm.errors import caused_by_interrupt
+
+        if not caused_by_interrupt(error):
             raise
         print("minivm: interrupted", file=sys.stderr)
         return EXIT_INTERRUPTED
-
-
-def interrupted(error: BaseException) -> bool:
-    """Whether ``error`` came from a Ctrl-C: a ``KeyboardInterrupt`` that Python wrapped on its
-    way out, as class creation does (a Ctrl-C inside ``__set_name__`` while a class of attrs
-    is built becomes ``RuntimeError: Error calling __set_name__``, its cause the interrupt)."""
-    seen = set()
-    while error is not None and id(error) not in seen:
-        if isinstance(error, KeyboardInterrupt):
-            return True
-        seen.add(id(error))
-        error = error.__cause__ or error.__context__
-    return False
 
 
 if __name__ == "__main__":

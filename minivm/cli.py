@@ -21,7 +21,6 @@ import sys
 import threading
 
 from minivm import __version__
-from minivm.__main__ import interrupted
 from minivm.commands.dis import add_dis_parser
 from minivm.commands.interactive import add_debug_parser, add_repl_parser
 from minivm.commands.run import add_run_parser
@@ -34,7 +33,7 @@ from minivm.commands.source import (
     glue_code_argument,
     read_source,
 )
-from minivm.errors import SourceError, format_internal_error, format_source_error
+from minivm.errors import SourceError, caused_by_interrupt, format_internal_error, format_source_error
 
 
 class _ArgumentParser(argparse.ArgumentParser):
@@ -142,7 +141,7 @@ def main(argv: list[str] | None = None) -> int:
     except BrokenPipeError:
         status = EXIT_OK
     except Exception as error:  # a bug in minivm itself, unless the device refused a write
-        if interrupted(error):  # a Ctrl-C that Python wrapped (a lazy import's class creation)
+        if caused_by_interrupt(error):  # a Ctrl-C that Python wrapped (a lazy import's class creation)
             _say("minivm: interrupted")
             return _exit(EXIT_INTERRUPTED)
         if isinstance(error, OSError) and error.errno in DEVICE_ERRNOS:

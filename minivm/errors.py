@@ -172,3 +172,16 @@ def _line_text(entry: CallSite) -> str:
 def format_internal_error(error: BaseException) -> str:
     """How a bug of minivm itself is shown: clearly not the guest program's fault."""
     return f"minivm internal error: {error}\n(this is a bug in minivm, not in your program)"
+
+
+def caused_by_interrupt(error: BaseException) -> bool:
+    """Whether ``error`` came from a Ctrl-C: a ``KeyboardInterrupt`` that Python wrapped on its
+    way out, as class creation does (a Ctrl-C inside ``__set_name__`` while an attrs class is
+    built becomes ``RuntimeError: Error calling __set_name__``, its cause the interrupt)."""
+    seen = set()
+    while error is not None and id(error) not in seen:
+        if isinstance(error, KeyboardInterrupt):
+            return True
+        seen.add(id(error))
+        error = error.__cause__ or error.__context__
+    return False
