@@ -22,6 +22,7 @@ def non_negative_int(text: str) -> int:
 
 
 def positive_int(text: str) -> int:
+    """A whole number >= 1 (``_`` between digits allowed): a check interval, a count."""
     try:
         value = int(text.replace("_", ""))
     except ValueError:

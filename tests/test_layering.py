@@ -26,8 +26,10 @@ RANK = {
     "frontend": 2,
     "gil": 2,
     "runtime": 3,
+    # The command line's argument types sit just under observation, whose ``experiment``
+    # command parses its lists with them.
+    "arguments": 3.5,
     "observe": 4,
-    "arguments": 4,
     # The front door: the tools above it (schedules, explore, debug, repl) build and drive
     # their runs through it, as users do.
     "api": 5,

@@ -8,21 +8,10 @@ import csv
 import statistics
 import sys
 
+from minivm.arguments import positive_int
 from minivm.gil.policies import check_policy_name
 from minivm.observe.options import cannot_write
 from minivm.runtime.config import seconds_value
-
-
-def _whole(text: str) -> int:
-    """A whole number >= 1 (``_`` between digits allowed), as ``--repeat`` and each check
-    interval need."""
-    try:
-        value = int(text.replace("_", ""))
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
-    return value
 
 
 def _seconds(text: str) -> float:
@@ -39,7 +28,7 @@ def _seconds(text: str) -> float:
 
 
 def _list_of(kind, name: str):
-    """An argparse type: a comma-separated list, each item checked by ``kind`` (``_whole`` or
+    """An argparse type: a comma-separated list, each item checked by ``kind`` (``positive_int`` or
     ``_seconds``), so a list item is refused where ``minivm run`` would refuse the single
     value: a check interval of 0, a negative switch interval."""
 
@@ -76,11 +65,11 @@ def add_experiment_parser(sub) -> None:
     parser.add_argument("program", help="the .mv file to run")
     parser.add_argument("--policy", type=_policies, default=["ticks", "fifo", "timed"], metavar="A,B,...",
                         help="policies to compare (default: ticks,fifo,timed)")  # fmt: skip
-    parser.add_argument("--check-interval", type=_list_of(_whole, "--check-interval"), default=[100],
+    parser.add_argument("--check-interval", type=_list_of(positive_int, "--check-interval"), default=[100],
                         metavar="N,M,...", help="check intervals (default: 100)")  # fmt: skip
     parser.add_argument("--switch-interval", type=_list_of(_seconds, "--switch-interval"), default=[0.005],
                         metavar="S,...", help="switch intervals for timed (default: 0.005)")  # fmt: skip
-    parser.add_argument("--repeat", type=_whole, default=1, metavar="N", help="runs per combination (median)")
+    parser.add_argument("--repeat", type=positive_int, default=1, metavar="N", help="runs per combination (median)")
     parser.add_argument("--csv", metavar="PATH", help="also write the table as CSV")
     parser.add_argument("--plot", metavar="PATH", help="draw wall time and switches against the interval")
     parser.set_defaults(experiment=True)
