@@ -731,6 +731,32 @@ def test_a_timed_waiters_deadline_holds_until_the_gil_changes_hands():
         assert not gil.drop_deadline_passed() and gil.deadline_by is later
 
 
+def test_a_switch_rearms_the_deadline_of_the_timed_waiters_left_waiting():
+    # take_gil(): a waiter whose timed wait ends after a switch waits one more interval before
+    # it asks, so the new holder's deadline is the earliest wait's end plus one interval.
+    machine, _, _ = make_machine(policy="timed")
+    gil = machine.gil
+    holder, first, second = (GuestThread(machine, tid, []) for tid in (1, 2, 3))
+    interval = 10**12
+    with gil.mutex:
+        gil.grant(holder)
+        for waiter in (first, second):
+            gil.start_waiting(waiter)
+            gil.arm_drop_deadline(waiter, interval)
+        assert gil.deadline_by is first
+        gil.vacate(holder, "tick")
+        gil.stop_waiting(first)
+        gil.grant(first)
+        assert first.timed_wait_ends_ns == 0
+        assert gil.deadline_by is second
+        assert gil.drop_deadline_ns == second.timed_wait_ends_ns + interval
+        assert gil.deadline_switches == gil.switches and not gil.drop_deadline_passed()
+        gil.vacate(first, "tick")
+        gil.stop_waiting(second)
+        gil.grant(second)  # nobody is left waiting: the old deadline just lapses
+        assert not gil.drop_deadline_passed()
+
+
 def test_the_plain_check_asks_timed_only_once_a_deadline_passed_or_a_drop_is_requested():
     machine, _, _ = make_machine(policy="timed")
     gil = machine.gil

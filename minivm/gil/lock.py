@@ -60,6 +60,8 @@ class GIL:
         self.drop_deadline_ns = 0
         self.deadline_switches = 0
         self.deadline_by: GuestThread | None = None
+        # The length of a timed wait (``timed``'s switch interval, ns), learnt when armed.
+        self.drop_interval_ns = 0
         # Counters (read by statistics).
         self.switches = 0
         self.releaser_reacquired = 0
@@ -96,6 +98,8 @@ class GIL:
         if self.last_holder is not thread:
             self.switches += 1
             self.last_holder = thread
+            if self.drop_deadline_ns and self.waiters:
+                self._rearm_drop_deadline()
         thread.acquisitions += 1
         thread.held_since_ns = now
         if thread.wait_started_ns:
@@ -136,6 +140,7 @@ class GIL:
     def stop_waiting(self, thread: GuestThread) -> None:
         """Take ``thread`` out of the waiter queue (it is about to be granted the GIL)."""
         self.waiters.remove(thread)
+        thread.timed_wait_ends_ns = 0
 
     def hand_to(self, chosen: GuestThread) -> None:
         """The hand-off: grant the (free) GIL to the waiter ``chosen`` and wake it.
@@ -193,10 +198,29 @@ class GIL:
         The earliest deadline since the last switch stands, as the first waiter to time out
         sets ``gil_drop_request`` in ``take_gil()``."""
         deadline = time.perf_counter_ns() + interval_ns
+        by.timed_wait_ends_ns = deadline
+        self.drop_interval_ns = interval_ns
         if self.deadline_switches != self.switches or not self.drop_deadline_ns or deadline < self.drop_deadline_ns:
             self.drop_deadline_ns = deadline
             self.deadline_switches = self.switches
             self.deadline_by = by
+
+    def _rearm_drop_deadline(self) -> None:
+        """The GIL changed hands while timed waiters wait (mutex held, from ``grant``): the
+        deadline they armed was for the old holder. In ``take_gil()`` each of them, when its
+        timed wait ends, sees the switch number changed and waits one more interval before
+        it makes a request; so the new deadline is the earliest end of their current waits
+        plus one interval. Set here, the holder's check enforces it without waiting for that
+        waiter to run again (on a GIL host, to win the host's lock first), and even if that
+        waiter's own timer is longer than the interval."""
+        first = None
+        for waiter in self.waiters:
+            if waiter.timed_wait_ends_ns and (first is None or waiter.timed_wait_ends_ns < first.timed_wait_ends_ns):
+                first = waiter
+        if first is not None:
+            self.drop_deadline_ns = first.timed_wait_ends_ns + self.drop_interval_ns
+            self.deadline_switches = self.switches
+            self.deadline_by = first
 
     def drop_deadline_passed(self) -> bool:
         """Whether a timed waiter's deadline has passed with no switch since it was armed

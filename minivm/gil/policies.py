@@ -307,7 +307,9 @@ class TimedPolicy(Policy):
     host the timed-out waiter must first win the host's own lock to make its request (and
     the holder win it back), which added ~200 µs to every wait: 1.21 ms waits at
     ``--switch-interval 0.001``. The waiter's own timeout stays, for a holder that does
-    not reach a check.
+    not reach a check. When the GIL changes hands while others still wait, their deadline
+    moves to the earliest end of their current waits plus one interval
+    (``GIL._rearm_drop_deadline``), as each of them would re-wait in ``take_gil()``.
 
     Before the deadline, with no request pending, the plain check does not call ``check``
     at all (``runtime/check.py``): like CPython 3's eval breaker, the switch interval costs

@@ -87,6 +87,9 @@ class GuestThread:
         self.held_since_ns = 0
         self.waited_ns = 0
         self.wait_started_ns = 0
+        # When its current timed wait for the GIL ends (``perf_counter_ns``; 0: none), as
+        # ``COND_TIMED_WAIT`` in ``take_gil()`` would (``GIL.arm_drop_deadline``).
+        self.timed_wait_ends_ns = 0
         self.waits_ns: list[int] = []
         self.releases: dict[str, int] = {}
         self.started_ns = time.perf_counter_ns()
