@@ -22,6 +22,9 @@ PACKAGE = Path(minivm.__file__).resolve().parent
 RANK = {
     "source": -1,
     "errors": 0,
+    # Output files named on the command line (``-`` is standard output): used by observation
+    # and schedules alike, importing nothing of the VM.
+    "outputs": 0.5,
     "bytecode": 1,
     "frontend": 2,
     "gil": 2,

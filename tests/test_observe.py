@@ -185,3 +185,38 @@ def test_a_trace_that_fills_the_disk_mid_run_lets_the_run_finish(tmp_path):
     assert result.returncode == 1 and "lost updates" in result.stdout
     assert result.stderr == "minivm: cannot write '/dev/full': No space left on device\n"
     assert json.loads(stats.read_text())["instructions"] > 100_000  # the other outputs are written
+
+
+@pytest.mark.timeout(60)
+@pytest.mark.parametrize("option", ["--stats-json", "--timeline", "--record"])
+def test_a_document_output_named_dash_goes_to_standard_output_after_the_programs_lines(program, option):
+    # It used to be written to a file named '-' in the current folder.
+    result = run_minivm("run", "--policy", "fifo", option, "-", str(program))
+    assert (result.returncode, result.stderr) == (0, "")
+    printed, document = result.stdout.split("\n", 1)
+    assert printed == "4000"
+    keys = {"--stats-json": "threads", "--timeline": "traceEvents", "--record": "turns"}
+    assert keys[option] in json.loads(document)
+    assert not (ROOT / "-").exists()
+
+
+@pytest.mark.timeout(60)
+def test_a_trace_named_dash_interleaves_whole_json_lines_with_the_programs_lines(program):
+    result = run_minivm("run", "--policy", "fifo", "--trace-json", "-", str(program))
+    assert (result.returncode, result.stderr) == (0, "")
+    lines = result.stdout.splitlines()
+    assert lines.count("4000") == 1
+    events = [json.loads(line) for line in lines if line != "4000"]
+    assert {"gil_acquire", "instr", "exit"} <= {event["event"] for event in events}
+    assert not (ROOT / "-").exists()
+
+
+@pytest.mark.timeout(60)
+@pytest.mark.parametrize("option", ["--trace-json", "--stats-json", "--timeline", "--record"])
+def test_an_output_on_standard_output_stops_quietly_when_its_reader_goes_away(program, option):
+    import subprocess
+    import sys
+
+    command = f"'{sys.executable}' -m minivm run {option} - '{program}' | head -c 1; exit ${{PIPESTATUS[0]}}"
+    result = subprocess.run(["bash", "-c", command], capture_output=True, text=True, timeout=60, cwd=ROOT)
+    assert (result.returncode, result.stdout, result.stderr) == (0, "{" if option == "--trace-json" else "4", "")

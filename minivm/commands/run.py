@@ -134,7 +134,9 @@ def cmd_run(args: argparse.Namespace) -> int:
         try:
             problem = schedules.finish()
         except OSError as exc:  # the disk filled up since the check before the run
-            problems.append(f"minivm: cannot write '{args.record}': {exc.strerror or exc}")
+            from minivm.outputs import cannot_write_message
+
+            problems += filter(None, [cannot_write_message(args.record, exc)])
             problem = None
         if problem:
             print(problem, file=sys.stderr)

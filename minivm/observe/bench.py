@@ -305,7 +305,7 @@ def _geomean(values: list[float]) -> float:
 def cmd_bench(args: argparse.Namespace) -> int:
     """``minivm bench``: every guest program compiled and run through ``minivm.api``."""
     from minivm import api
-    from minivm.observe.options import cannot_write
+    from minivm.outputs import cannot_write, open_output
 
     problem = cannot_write(args.json)  # before minutes of measuring, not after
     if problem:
@@ -390,6 +390,7 @@ def cmd_bench(args: argparse.Namespace) -> int:
     print(f"start-up (hello world) vs python -c 'import lark': {results['startup_ratio']:.2f}x "
           f"({mine * 1000:.0f} ms vs {base * 1000:.0f} ms)")  # fmt: skip
     if args.json:
-        with open(args.json, "w", encoding="utf-8") as handle:
+        with open_output(args.json) as handle:
             json.dump(results, handle, indent=2)
+            handle.write("\n")
     return 0

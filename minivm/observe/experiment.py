@@ -10,7 +10,7 @@ import sys
 
 from minivm.arguments import positive_int
 from minivm.gil.policies import check_policy_name
-from minivm.observe.options import cannot_write
+from minivm.outputs import cannot_write, open_output
 from minivm.runtime.config import seconds_value
 
 
@@ -149,7 +149,7 @@ def run_experiment(args: argparse.Namespace, program) -> int:
     sys.stderr.write("\r" + " " * 60 + "\r")
     print_table(rows, sys.stdout)
     if args.csv:
-        with open(args.csv, "w", newline="", encoding="utf-8") as handle:
+        with open_output(args.csv, newline="") as handle:
             writer = csv.writer(handle)
             writer.writerow(COLUMNS)
             writer.writerows(format_row(r) for r in rows)

@@ -8,34 +8,12 @@ from __future__ import annotations
 import argparse
 import contextlib
 import json
-import os
 import sys
 
 from minivm.observe.events import Collector, EventBus, JsonLinesSink, Sink, TextTraceSink
 from minivm.observe.stats import write_table
 from minivm.observe.timeline import chrome_trace, slices, write_chrome_trace
-
-
-def _cannot_write_message(path: str, exc: OSError) -> str:
-    return f"minivm: cannot write '{path}': {exc.strerror or exc}"
-
-
-def cannot_write(path: str | None) -> str:
-    """The usage error for an output file that cannot be created, or ``""`` when it can (or
-    when no file was asked for). Checked before the run, so that a run is not wasted; a file
-    that did not exist is not left behind."""
-    if not path:
-        return ""
-    existed = os.path.lexists(path)
-    try:
-        with open(path, "a", encoding="utf-8"):
-            pass
-    except OSError as exc:
-        return _cannot_write_message(path, exc)
-    if not existed:
-        with contextlib.suppress(OSError):
-            os.remove(path)
-    return ""
+from minivm.outputs import cannot_write, cannot_write_message, open_output
 
 
 class ObserveSession:
@@ -74,9 +52,9 @@ class ObserveSession:
                 return session
         if args.trace_json:
             try:
-                sinks.append(JsonLinesSink(open(args.trace_json, "w", encoding="utf-8")))  # noqa: SIM115
+                sinks.append(JsonLinesSink(open_output(args.trace_json)))
             except OSError as exc:
-                session.error = _cannot_write_message(args.trace_json, exc)
+                session.error = cannot_write_message(args.trace_json, exc)
                 return session
         if args.timeline or args.plot:
             session.collector = Collector()
@@ -101,7 +79,7 @@ class ObserveSession:
             try:
                 self.events.close()
             except OSError as exc:
-                problems.append(_cannot_write_message((args and args.trace_json) or "the trace", exc))
+                _report(problems, cannot_write_message((args and args.trace_json) or "the trace", exc))
         if args is None or result is None:
             return problems
         if args.stats or args.stats_json:
@@ -133,8 +111,9 @@ class ObserveSession:
 
 
 def _write_json(path: str, value: object) -> None:
-    with open(path, "w", encoding="utf-8") as handle:
+    with open_output(path) as handle:
         json.dump(value, handle, indent=2)
+        handle.write("\n")
 
 
 def _attempt(path: str, problems: list[str], write) -> None:
@@ -143,4 +122,9 @@ def _attempt(path: str, problems: list[str], write) -> None:
     try:
         write()
     except OSError as exc:
-        problems.append(_cannot_write_message(path, exc))
+        _report(problems, cannot_write_message(path, exc))
+
+
+def _report(problems: list[str], message: str) -> None:
+    if message:  # empty: standard output's reader went away, nothing to say
+        problems.append(message)

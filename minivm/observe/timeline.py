@@ -11,6 +11,8 @@ import json
 
 import attrs
 
+from minivm.outputs import open_output
+
 HOLDING, WAITING, BLOCKED, RUNNING = "holding", "waiting", "blocked", "running"
 # Runnable, but its host thread has not run yet: woken (or handed the GIL) and waiting for the
 # host OS — or the host Python's own lock — to schedule it.
@@ -110,5 +112,6 @@ def chrome_trace(events: list[dict], start_ns: int, end_ns: int, title: str, use
 
 def write_chrome_trace(path: str, document: dict) -> None:
     """Write a Chrome Trace Event document to ``path``."""
-    with open(path, "w", encoding="utf-8") as handle:
+    with open_output(path) as handle:
         json.dump(document, handle)
+        handle.write("\n")

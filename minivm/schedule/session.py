@@ -9,8 +9,8 @@ reported after it: both exit status 2, one sentence, no traceback.
 from __future__ import annotations
 
 import argparse
-import os
 
+from minivm.outputs import cannot_write, open_output
 from minivm.schedule.control import Divergence
 from minivm.schedule.model import COMPACT_TAG, Schedule, ScheduleFormatError, parse, program_hash
 from minivm.schedule.record import Recorder
@@ -42,7 +42,7 @@ def load(spec: str) -> Schedule:
 
 def save(schedule: Schedule, path: str) -> None:
     """Write ``schedule`` to ``path`` as JSON (which carries the compact line too)."""
-    with open(path, "w", encoding="utf-8") as handle:
+    with open_output(path) as handle:
         handle.write(schedule.to_json())
 
 
@@ -105,11 +105,6 @@ class ScheduleSession:
 
 
 def _check_writable(path: str) -> None:
-    existed = os.path.lexists(path)
-    try:
-        with open(path, "a", encoding="utf-8"):
-            pass
-    except OSError as exc:
-        raise ScheduleUsageError(f"minivm: cannot write '{path}': {exc.strerror or exc}") from None
-    if not existed:
-        os.remove(path)
+    problem = cannot_write(path)
+    if problem:
+        raise ScheduleUsageError(problem)
