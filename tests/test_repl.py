@@ -205,9 +205,15 @@ def test_ctrl_c_interrupts_a_running_input_and_the_session_goes_on():
 def test_leaving_waits_for_running_threads_and_reports_a_deadlock():
     status, out = repl('fn late() { sleep(0.2); print("late"); }\nspawn late();\n')
     assert status == 0 and out.endswith("late\n")
+    # A deadlock or a failed thread while leaving ends the session as it ends a run: status 1
+    # (it used to be 0). Errors shown at the prompt before leaving do not count, as at Python's.
     status, out = repl("let l = lock();\nacquire(l);\nfn w() { acquire(l); }\nspawn w();\n")
-    assert status == 0
+    assert status == 1
     assert out.endswith("error: deadlock: every live thread is blocked: thread 1 waits for a lock held by thread 0\n")
+    status, out = repl("fn late() { sleep(0.1); print(1 // 0); }\nspawn late();\n")
+    assert status == 1 and "error in thread 1: division by zero" in out
+    status, out = repl("print(1 // 0);\nfn f() { print(1 // 0); }\njoin(spawn f());\n")
+    assert status == 0 and out.count("division by zero") == 3  # and join(): "thread 1 failed"
 
 
 

@@ -120,11 +120,12 @@ class Console:
             if self.run_input(source) == "aborted":
                 return self.stopped()
         try:
-            self.session.close()
+            failed = self.session.close()
         except KeyboardInterrupt:
             self.complain("minivm: interrupted")
             return EXIT_INTERRUPTED
-        return EXIT_OK
+        # Threads left running that then fail or deadlock end the session as they end a run.
+        return EXIT_RUNTIME if failed else EXIT_OK
 
     def stopped(self) -> int:
         """Say why the whole VM was stopped during an input, as ``minivm run`` would, and

@@ -24,7 +24,9 @@ Design note
   ``interrupted (Ctrl-C)``, its call chain showing where it was. A thread blocked in ``join``
   or ``acquire`` reaches no check; a second Ctrl-C then ends the session (``abort``).
 * **Leaving** ends thread 0 (``Scheduler.finish``): as at the end of a program, the session
-  then waits for the threads still running, and the deadlock detector watches them.
+  then waits for the threads still running, and the deadlock detector watches them. A
+  thread that fails during that wait, or a deadlock, makes the session's exit status 1, as
+  it would a run's; errors shown at the prompt before leaving do not (as at Python's).
 """
 
 from __future__ import annotations
@@ -151,10 +153,13 @@ class Session:
         self.main.interrupt = True
 
     # -- the end
-    def close(self) -> None:
-        """End thread 0 and wait for the threads still running (``KeyboardInterrupt``, from
-        Ctrl-C during the wait, stops them all and is passed on)."""
+    def close(self) -> bool:
+        """End thread 0 and wait for the threads still running; True if that wait ended in a
+        runtime error (a deadlock, an error in a thread), which is then written to standard
+        error. ``KeyboardInterrupt``, from Ctrl-C during the wait, stops them all and is
+        passed on."""
         machine = self.machine
+        failed_before = self._failed_threads()
         if not machine.aborting and self.main.state != DONE:
             machine.scheduler.finish(self.main)
         try:
@@ -171,6 +176,10 @@ class Session:
             if isinstance(error, GuestError):
                 machine.errors.write_line(format_guest_error(error))
             machine.errors.flush()
+        return isinstance(error, GuestError) or self._failed_threads() > failed_before
+
+    def _failed_threads(self) -> int:
+        return sum(1 for thread in self.machine.scheduler.threads if thread.error is not None)
 
     def abort(self) -> None:
         """Stop every thread at once (a second Ctrl-C while an input cannot be interrupted)."""
