@@ -45,6 +45,12 @@ def test_bad_source_and_bad_settings_raise():
         minivm.run("print(1);", policy="sometimes")
     with pytest.raises(ValueError, match="check interval"):
         minivm.run("print(1);", check_interval=0)
+    # They used to start a run that failed at its first call, instruction or spawn.
+    for setting, name in (("recursion_limit", "recursion limit"), ("max_steps", "step limit"),
+                          ("max_threads", "thread limit")):  # fmt: skip
+        for bad in (0, -3):
+            with pytest.raises(ValueError, match=f"the {name} must be at least 1, got {bad}"):
+                minivm.run("print(1);", **{setting: bad})
     with pytest.raises(TypeError):
         minivm.run(42)
 

@@ -67,10 +67,16 @@ class VMConfig:
     def validate(self) -> VMConfig:
         """Check the settings that the option parser does not (callers of the Python API and
         tests build configs directly); returns ``self``. Raises ``ValueError`` for a check
-        interval below 1, a switch interval that is not a usable span (``seconds_value``) or an
-        unknown check placement. The policy and engine names are checked where they are
-        looked up (``make_policy``, ``choose_engine``)."""
+        interval below 1, a switch interval that is not a usable span (``seconds_value``), a
+        recursion, step or thread limit below 1 (a run could not even start: the command
+        line's ``positive_int`` refuses them too) or an unknown check placement. The policy
+        and engine names are checked where they are looked up (``make_policy``,
+        ``choose_engine``)."""
         check_interval_value(self.check_interval)
+        for name, limit in (("recursion limit", self.recursion_limit), ("step limit", self.max_steps),
+                            ("thread limit", self.max_threads)):  # fmt: skip
+            if limit is not None and limit < 1:
+                raise ValueError(f"the {name} must be at least 1, got {limit}")
         seconds_value("switch interval", self.switch_interval)
         if self.host_switch_interval is not None:
             seconds_value("host switch interval", self.host_switch_interval)
