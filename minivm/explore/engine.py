@@ -96,15 +96,15 @@ def explore(
         now = time.perf_counter()
         report.elapsed_s = now - started
         if matches(result.outcome, stop_on):
-            report.stopped = f"stopped at the first {stop_on}"
+            report.stopped = f"at the first {stop_on}"
             break
         if not strategy.next_run(result.trace):
             break
         if runs is not None and report.runs >= runs:
-            report.stopped = f"stopped after {runs} runs (--runs)"
+            report.stopped = f"after {runs} runs (--runs)"
             break
         if time_limit is not None and report.elapsed_s >= time_limit:
-            report.stopped = f"stopped after {time_limit:g} s (--time-limit)"
+            report.stopped = f"after {time_limit:g} s (--time-limit)"
             break
         if progress is not None and now - last_progress >= 0.5:
             last_progress = now
