@@ -88,7 +88,7 @@ def test_a_breakpoint_in_a_spawned_thread_and_print_of_locals_and_captured_varia
         print inner()
         print 1 +
         thread 0
-        where
+        backtrace
         continue
         quit
     """, command="run")  # fmt: skip
@@ -121,7 +121,7 @@ def test_a_breakpoint_in_a_spawned_thread_and_print_of_locals_and_captured_varia
     cannot print: cannot read the expression: expected an expression, found ';'
     (mdb) thread 0
     thread 0: blocked: joins thread 1  <main> at demo.mv:9
-    (mdb) where
+    (mdb) backtrace
     > demo.mv:9 in <main>
     (mdb) continue
       -- thread 1 ends

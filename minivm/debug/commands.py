@@ -83,7 +83,8 @@ class Debugger(cmd.Cmd):
 
         threading.Thread(target=runner, name="minivm-debuggee", daemon=True).start()
         self._await_stop()
-        self.controller.take_notes()
+        self.controller.take_notes()  # the start-up's own (thread 0 takes the GIL)
+        self.controller.write_note = lambda note: self.say(f"  -- {note}")
 
     def _await_stop(self) -> None:
         self.stop = self.controller.wait()
@@ -291,7 +292,7 @@ class Debugger(cmd.Cmd):
             self.say(f"{mark} {code.file}:{code.line_of(pc)} in {code.display_name}")
         return False
 
-    do_bt = do_where
+    do_bt = do_backtrace = do_where
 
     def do_locals(self, arg: str) -> bool:
         """locals: the selected frame's variables (captured ones too) and its value stack."""

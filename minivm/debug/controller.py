@@ -27,6 +27,7 @@ Design note
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
 
 import attrs
 
@@ -69,6 +70,9 @@ class Controller:
         # The schedule as ``minivm run --record`` writes it (``record FILE``): fed the GIL events.
         self.recorder = Recorder()
         self.notes: list[str] = []
+        # Where notes go as they happen, once the command loop has shown the first stop: live,
+        # so that they fall in order among the program's own lines (which print as they run).
+        self.write_note: Callable[[str], None] | None = None
         self._last: dict[int, tuple[int, int, int]] = {}
         # The thread whose next instruction was already shown at a check stop: not counted.
         self._shown_tid: int | None = None
@@ -150,16 +154,22 @@ class Controller:
         """A GIL event: a change of holder becomes a note; the recorder sees every one."""
         self.recorder.receive({"event": kind, "thread": thread.tid, **fields})
         if kind == "gil_acquire" and (not self.slices or self.slices[-1][0] != thread.tid):
-            self.notes.append(f"thread {thread.tid} takes the GIL")
+            self._note(f"thread {thread.tid} takes the GIL")
 
     def thread_event(self, kind: str, thread: GuestThread, **fields) -> None:
         """A thread event (spawn, block, wake, exit) becomes a note."""
         if kind == "spawn":
-            self.notes.append(f"thread {fields.get('parent', '?')} spawns thread {thread.tid}")
+            self._note(f"thread {fields.get('parent', '?')} spawns thread {thread.tid}")
         elif kind == "block":
-            self.notes.append(f"thread {thread.tid} blocks: {fields.get('waiting_for', '')}")
+            self._note(f"thread {thread.tid} blocks: {fields.get('waiting_for', '')}")
         elif kind == "exit":
-            self.notes.append(f"thread {thread.tid} ends")
+            self._note(f"thread {thread.tid} ends")
+
+    def _note(self, text: str) -> None:
+        if self.write_note is not None:
+            self.write_note(text)
+        else:
+            self.notes.append(text)
 
     # -- the person's side (called by the command loop)
     def wait(self) -> Stop | None:
