@@ -271,8 +271,8 @@ def _attributes(module: str):
 
 
 # The lock policies: the GIL's own modules and the controlled policy built on them.
-POLICY_MODULES = ("minivm.gil.lock", "minivm.gil.policies", "minivm.gil.manual",
-                  "minivm.schedule.control", "minivm.schedule.replay")  # fmt: skip
+POLICY_MODULES = ("minivm.gil.lock", "minivm.gil.policy", "minivm.gil.policies", "minivm.gil.battle",
+                  "minivm.gil.manual", "minivm.schedule.control", "minivm.schedule.replay")  # fmt: skip
 
 
 def test_policies_do_not_reach_the_machine_through_a_thread():
