@@ -335,6 +335,40 @@ def test_dfs_enumerates_exactly_the_brute_force_schedules(source, bound):
     assert {outcome: found.count for outcome, found in report.outcomes.items()} == dict(expected)
 
 
+@pytest.mark.timeout(300)
+def test_dfs_reports_schedules_level_by_level_fewest_preemptions_first():
+    # Iterative context bounding: every schedule with k preemptions before any with k + 1.
+    from minivm.explore.points import SwitchPoints
+    from minivm.explore.runner import run_once
+    from minivm.explore.strategies import DFS
+
+    program = _program(ORDERING)
+    points, strategy = SwitchPoints(program.code), DFS(None)
+    reported = []
+    while True:
+        result = run_once(program, points, strategy.choose)
+        if strategy.is_new(result.preemptions):
+            reported.append(result.preemptions)
+        if not strategy.next_run(result.trace):
+            break
+    assert reported == sorted(reported) and len(set(reported)) > 2
+    assert len(reported) == len(_brute_force(ORDERING))
+
+
+@pytest.mark.timeout(120)
+def test_dfs_finds_a_lost_update_among_many_increments_in_its_first_schedules():
+    # A plain depth-first search with bound 2 spent its first thousand schedules preempting
+    # the last increments twice and never lost an update; one preemption early is enough.
+    from minivm.explore.engine import explore
+    from minivm.explore.strategies import DFS
+
+    source = ("let counter = 0;\nfn work() { for i in range(200) { counter += 1; } }\n"
+              "let a = spawn work(); let b = spawn work();\njoin(a); join(b);\nprint(counter);\n")  # fmt: skip
+    report = explore(_program(source), DFS(2), runs=20)
+    best = {outcome.output: found.preemptions for outcome, found in report.outcomes.items()}
+    assert best == {"400\n": 0, "200\n": 1}
+
+
 @pytest.mark.timeout(120)
 def test_two_increments_give_exactly_two_and_one():
     report = _dfs(TWO_INCREMENTS, None)

@@ -125,7 +125,8 @@ def _print_report(args: argparse.Namespace, program: Program, report: Report, sa
     rate = report.runs / report.elapsed_s if report.elapsed_s else 0.0
     bound = f", preemption bound {args.preemptions}" if args.strategy == "dfs" else ""
     print(f"explore {program.name}: strategy {args.strategy}{bound}")
-    print(f"schedules run: {report.runs} in {report.elapsed_s:.2f} s ({rate:.0f}/s)")
+    repeats = f"; and {report.repeats} repeated to reach them" if report.repeats else ""
+    print(f"schedules run: {report.runs} in {report.elapsed_s:.2f} s ({rate:.0f}/s{repeats})")
     print(f"space: {_space(args, report)}")
     if report.stopped:
         print(f"stopped: {report.stopped}")

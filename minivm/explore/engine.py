@@ -42,6 +42,8 @@ class Report:
 
     strategy: str
     runs: int = 0
+    # Runs that repeated a schedule already reported, to reach new ones (dfs's levels).
+    repeats: int = 0
     elapsed_s: float = 0.0
     exhausted: bool = False
     pruned: bool = False
@@ -61,6 +63,7 @@ class Report:
     def merge(self, other: Report) -> None:
         """Add another process's report to this one."""
         self.runs += other.runs
+        self.repeats += other.repeats
         self.stopped = self.stopped or other.stopped
         for outcome, found in other.outcomes.items():
             self.add(outcome, found.choices, found.preemptions, found.count)
@@ -91,11 +94,15 @@ def explore(
     started = last_progress = time.perf_counter()
     while True:
         result = run_once(program, points, strategy.choose)
-        report.runs += 1
-        report.add(result.outcome, [index for _, index, _ in result.trace], result.preemptions)
+        new = strategy.is_new(result.preemptions)
+        if new:
+            report.runs += 1
+            report.add(result.outcome, [index for _, index, _ in result.trace], result.preemptions)
+        else:
+            report.repeats += 1
         now = time.perf_counter()
         report.elapsed_s = now - started
-        if matches(result.outcome, stop_on):
+        if new and matches(result.outcome, stop_on):
             report.stopped = f"at the first {stop_on}"
             break
         if not strategy.next_run(result.trace):
