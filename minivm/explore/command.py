@@ -33,7 +33,7 @@ def add_explore_parser(sub) -> argparse.ArgumentParser:
     )  # fmt: skip
     parser.add_argument("program", metavar="FILE", help="the .mv file to explore")
     parser.add_argument("--strategy", choices=("dfs", "pct", "random"), default="dfs",
-                        help="dfs: every schedule within the preemption bound (default); "
+                        help="dfs: every schedule within the preemption bound, fewest preemptions first (default); "
                         "pct: probabilistic concurrency testing; random: random choices")  # fmt: skip
     parser.add_argument("--preemptions", type=non_negative_int, default=2, metavar="K",
                         help="dfs: at most K preemptions per schedule (default 2)")  # fmt: skip
