@@ -1638,3 +1638,21 @@ def test_a_ctrl_c_that_python_wrapped_on_its_way_out_is_still_an_interrupt(capsy
     monkeypatch.setattr(cli, "main", a_bug)
     with pytest.raises(RuntimeError, match="a real bug"):
         entry.main(["run", "x.mv"])
+
+
+@pytest.mark.parametrize("command", ["run", "dis"])
+def test_running_out_of_memory_while_compiling_is_no_minivm_bug(capsys, monkeypatch, command):
+    # Under `ulimit -v 600000`, 3,000 nested function literals ran the compiler out of memory,
+    # and the user saw "minivm internal error: " with an empty message and "(this is a bug in
+    # minivm, not in your program)"; Python reports MemoryError, status 1.
+    import minivm.cli as cli
+    from minivm.frontend import room
+
+    def out_of_memory(*args, **kwargs):
+        raise MemoryError
+
+    monkeypatch.setattr(room, "compile_with_room", out_of_memory)
+    assert cli.main([command, "-c", "print(1);"]) == 1
+    captured = capsys.readouterr()
+    message = "minivm: out of memory (the program needs more than this process may use)\n"
+    assert (captured.out, captured.err) == ("", message)
