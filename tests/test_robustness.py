@@ -814,6 +814,26 @@ def test_usage_error_exits_2_with_a_message(args, fragment):
     assert result.stdout == ""
 
 
+@pytest.mark.parametrize(
+    ("args", "source", "status", "stdout", "stderr"),
+    [(("run", "-"), "print(42);\n", 0, "42\n", ""),
+     (("run", "-"), "print(1 +);\n", 2, "",
+      "<stdin>:1:10: syntax error: expected an expression, found ')'\n    print(1 +);\n             ^\n"),
+     (("run", "-"), "print([][0]);\n", 1, "",
+      "error in thread 0: index out of range: 0 (length 0)\n  call chain (most recent call last):\n"
+      "    <stdin>:1 in <main>\n      print([][0]);\n"),
+     (("dis", "-"), "", 0, "<main> (<stdin>:1), 0 params, 0 locals, max stack 2\n", "")],
+    ids=["runs", "syntax_error", "runtime_error", "dis"],
+)  # fmt: skip
+def test_a_dash_for_the_file_reads_the_program_from_standard_input(args, source, status, stdout, stderr):
+    # `echo 'print(42);' | minivm run -` said "minivm: cannot open '-': no such file";
+    # `python -` reads its program from standard input, and calls it <stdin>.
+    result = run_minivm(*args, input_text=source)
+    assert result.returncode == status, result.stderr
+    assert result.stdout.startswith(stdout) and (stdout or not result.stdout), result.stdout
+    assert result.stderr == stderr
+
+
 # --------------------------------------------------------------------------------------
 # Never hang: deadlocks, Ctrl-C, a failing thread among running ones
 # --------------------------------------------------------------------------------------
