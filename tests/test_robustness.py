@@ -1676,3 +1676,19 @@ def test_running_out_of_memory_while_compiling_is_no_minivm_bug(capsys, monkeypa
     captured = capsys.readouterr()
     message = "minivm: out of memory (the program needs more than this process may use)\n"
     assert (captured.out, captured.err) == ("", message)
+
+
+@pytest.mark.parametrize("engine", ["interp", "compiled"])
+@pytest.mark.parametrize(
+    ("options", "code", "message"),
+    [(("--max-steps", "1"), "print(1);", "step limit exceeded: 1 instruction (--max-steps)"),
+     (("--recursion-limit", "1"), "fn f() { return f(); }\nf();",
+      "maximum recursion depth exceeded (limit 1 call)")],
+    ids=["max_steps", "recursion_limit"],
+)  # fmt: skip
+def test_a_limit_of_one_is_named_in_the_singular(engine, options, code, message):
+    # --max-steps 1 said "step limit exceeded: 1 instructions", --recursion-limit 1
+    # "(limit 1 calls)".
+    result = run_code(code, "--engine", engine, *options)
+    assert result.returncode == 1
+    assert result.stderr.startswith(f"error in thread 0: {message}\n"), result.stderr
