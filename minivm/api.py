@@ -21,6 +21,7 @@ from __future__ import annotations
 import dataclasses
 import functools
 import io
+import sys
 from typing import TYPE_CHECKING, TextIO
 
 from minivm.bytecode.code import CodeObject
@@ -84,6 +85,17 @@ class Result:
         return self.errors[0] if self.errors else None
 
 
+def ints_in_full() -> None:
+    """Lift the host's limit on converting ints to and from decimal text (Python 3.11+,
+    4,300 digits by default: ``sys.set_int_max_str_digits``) for this process. The language
+    reads int literals of up to 100,000 digits and prints ints of any size in full; under the
+    limit a program that printed a 5,000-digit int ended in the host's ``ValueError``, a
+    minivm bug to the caller. Every front door (``compile``, ``prepare``, the command line)
+    calls this first."""
+    if getattr(sys, "get_int_max_str_digits", lambda: 0)():
+        sys.set_int_max_str_digits(0)
+
+
 def compile(source: str, filename: str = "<string>", *, interactive: bool = False) -> Program:
     """Compile minivm ``source`` into a ``Program``.
 
@@ -98,6 +110,7 @@ def compile(source: str, filename: str = "<string>", *, interactive: bool = Fals
     """
     from minivm.frontend.room import compile_with_room
 
+    ints_in_full()
     code = compile_with_room(source, filename, interactive)
     return Program(code=code, filename=filename, source=source)
 
@@ -221,6 +234,7 @@ def prepare(
     """
     from minivm.runtime.machine import Machine, VMConfig
 
+    ints_in_full()
     program = None if source_or_program is None else _program(source_or_program, filename)
     config = VMConfig(
         policy=policy, check_interval=check_interval, switch_interval=switch_interval, check_at=check_at,

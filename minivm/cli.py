@@ -140,6 +140,13 @@ def main(argv: list[str] | None = None) -> int:
         status = EXIT_INTERRUPTED
     except BrokenPipeError:
         status = EXIT_OK
+    except MemoryError:
+        # The process's own memory ran out outside a run (reading or compiling a source too
+        # large or deep for a limited address space, ulimit -v); during a run it is the
+        # program's runtime error instead (interpreter.host_limit_error). Python reports it
+        # as MemoryError, status 1: no bug of minivm, and its message is empty.
+        _say("minivm: out of memory (the program needs more than this process may use)")
+        status = EXIT_RUNTIME
     except Exception as error:  # a bug in minivm itself, unless the device refused a write
         if caused_by_interrupt(error):  # a Ctrl-C that Python wrapped (a lazy import's class creation)
             _say("minivm: interrupted")

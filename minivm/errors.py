@@ -87,6 +87,11 @@ class ThreadAbort(BaseException):
     ``raise_if_stopping``."""
 
 
+def count_of(number: int, noun: str) -> str:
+    """``1 call``, ``2 calls``: a count in a message, its noun singular for one."""
+    return f"{number} {noun}" if number == 1 else f"{number} {noun}s"
+
+
 def format_source_error(error: SourceError) -> str:
     """``file:line:col: syntax error: message``, the line, and a caret under the column
     (``minivm.source.render_location``)."""

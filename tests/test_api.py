@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import doctest
 import io
+import sys
 import time
 
 import pytest
@@ -152,3 +153,21 @@ def test_an_interactive_compile_keeps_the_final_expression_value():
         assert repl.run(minivm.compile("1 + 2;").code).value is None
     finally:
         repl.close()
+
+
+@pytest.mark.skipif(not hasattr(sys, "set_int_max_str_digits"), reason="the host has no int digit limit")
+def test_ints_of_any_size_print_in_full_through_the_api_too():
+    # The command line lifted Python's 4,300-digit limit on int <-> text, the API did not:
+    # minivm.run of a program printing a 5,000-digit int raised the host's ValueError
+    # ("Exceeds the limit (4300 digits) for integer string conversion"), and a 5,000-digit
+    # literal could not be compiled.
+    before = sys.get_int_max_str_digits()
+    sys.set_int_max_str_digits(4300)  # Python's default
+    try:
+        result = minivm.run("let x = 1;\nfor i in range(5000) { x = x * 10; }\nprint(x, [x], {x: 1});\n")
+        assert result.exit_status == 0, result.error_output
+        assert result.output == f"{10**5000} [{10**5000}] {{{10**5000}: 1}}\n"
+        program = minivm.compile("print(" + "9" * 5000 + " % 1000);\n")
+        assert minivm.run(program, engine="compiled").output == "999\n"
+    finally:
+        sys.set_int_max_str_digits(before)

@@ -495,3 +495,24 @@ def test_only_the_compiler_runs_with_a_raised_host_recursion_limit():
     before = sys.getrecursionlimit()
     assert room.with_big_stack(sys.getrecursionlimit) == max(before, room.COMPILE_RECURSION_LIMIT)
     assert sys.getrecursionlimit() == before
+
+
+@pytest.mark.timeout(120)
+@pytest.mark.parametrize(
+    "source",
+    ["let l = " + "[" * 15_000 + "1" + "]" * 15_000 + ";",
+     "let f = " + "fn () { return " * 3_000 + "1" + "; }" * 3_000 + ";"],
+    ids=["lists", "functions"],
+)  # fmt: skip
+def test_nesting_beyond_what_a_small_compile_stack_affords_is_a_syntax_error(monkeypatch, source):
+    # Under `ulimit -v` the compiler falls back to a 64 MB or 16 MB stack with a recursion
+    # limit scaled to it, but the nesting limit stayed at 20,000 levels: 15,000 nested lists
+    # ended in "minivm internal error: maximum recursion depth exceeded".
+    from minivm.errors import SourceError
+    from minivm.frontend import room
+    from minivm.frontend.parser import FRAMES_PER_LEVEL
+
+    monkeypatch.setattr(room, "COMPILE_RECURSION_LIMIT", 8_000)  # as a 20 MB stack gets
+    limit = max(sys.getrecursionlimit(), 8_000) // FRAMES_PER_LEVEL
+    with pytest.raises(SourceError, match=rf"^nesting too deep \(more than {limit} levels"):
+        room.compile_with_room(source, "deep.mv")

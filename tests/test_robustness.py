@@ -814,6 +814,26 @@ def test_usage_error_exits_2_with_a_message(args, fragment):
     assert result.stdout == ""
 
 
+@pytest.mark.parametrize(
+    ("args", "source", "status", "stdout", "stderr"),
+    [(("run", "-"), "print(42);\n", 0, "42\n", ""),
+     (("run", "-"), "print(1 +);\n", 2, "",
+      "<stdin>:1:10: syntax error: expected an expression, found ')'\n    print(1 +);\n             ^\n"),
+     (("run", "-"), "print([][0]);\n", 1, "",
+      "error in thread 0: index out of range: 0 (length 0)\n  call chain (most recent call last):\n"
+      "    <stdin>:1 in <main>\n      print([][0]);\n"),
+     (("dis", "-"), "", 0, "<main> (<stdin>:1), 0 params, 0 locals, max stack 2\n", "")],
+    ids=["runs", "syntax_error", "runtime_error", "dis"],
+)  # fmt: skip
+def test_a_dash_for_the_file_reads_the_program_from_standard_input(args, source, status, stdout, stderr):
+    # `echo 'print(42);' | minivm run -` said "minivm: cannot open '-': no such file";
+    # `python -` reads its program from standard input, and calls it <stdin>.
+    result = run_minivm(*args, input_text=source)
+    assert result.returncode == status, result.stderr
+    assert result.stdout.startswith(stdout) and (stdout or not result.stdout), result.stdout
+    assert result.stderr == stderr
+
+
 # --------------------------------------------------------------------------------------
 # Never hang: deadlocks, Ctrl-C, a failing thread among running ones
 # --------------------------------------------------------------------------------------
@@ -1638,3 +1658,37 @@ def test_a_ctrl_c_that_python_wrapped_on_its_way_out_is_still_an_interrupt(capsy
     monkeypatch.setattr(cli, "main", a_bug)
     with pytest.raises(RuntimeError, match="a real bug"):
         entry.main(["run", "x.mv"])
+
+
+@pytest.mark.parametrize("command", ["run", "dis"])
+def test_running_out_of_memory_while_compiling_is_no_minivm_bug(capsys, monkeypatch, command):
+    # Under `ulimit -v 600000`, 3,000 nested function literals ran the compiler out of memory,
+    # and the user saw "minivm internal error: " with an empty message and "(this is a bug in
+    # minivm, not in your program)"; Python reports MemoryError, status 1.
+    import minivm.cli as cli
+    from minivm.frontend import room
+
+    def out_of_memory(*args, **kwargs):
+        raise MemoryError
+
+    monkeypatch.setattr(room, "compile_with_room", out_of_memory)
+    assert cli.main([command, "-c", "print(1);"]) == 1
+    captured = capsys.readouterr()
+    message = "minivm: out of memory (the program needs more than this process may use)\n"
+    assert (captured.out, captured.err) == ("", message)
+
+
+@pytest.mark.parametrize("engine", ["interp", "compiled"])
+@pytest.mark.parametrize(
+    ("options", "code", "message"),
+    [(("--max-steps", "1"), "print(1);", "step limit exceeded: 1 instruction (--max-steps)"),
+     (("--recursion-limit", "1"), "fn f() { return f(); }\nf();",
+      "maximum recursion depth exceeded (limit 1 call)")],
+    ids=["max_steps", "recursion_limit"],
+)  # fmt: skip
+def test_a_limit_of_one_is_named_in_the_singular(engine, options, code, message):
+    # --max-steps 1 said "step limit exceeded: 1 instructions", --recursion-limit 1
+    # "(limit 1 calls)".
+    result = run_code(code, "--engine", engine, *options)
+    assert result.returncode == 1
+    assert result.stderr.startswith(f"error in thread 0: {message}\n"), result.stderr

@@ -13,7 +13,7 @@ def add_dis_parser(sub) -> argparse.ArgumentParser:
     """Register ``minivm dis`` on the command line's sub-parsers."""
     dis = sub.add_parser("dis", help="show a program's bytecode", description="Disassemble every code object.")
     dis_source = dis.add_mutually_exclusive_group(required=True)
-    dis_source.add_argument("file", nargs="?", help="the .mv file to disassemble")
+    dis_source.add_argument("file", nargs="?", help="the .mv file to disassemble (- reads standard input)")
     dis_source.add_argument("-c", dest="code", metavar="CODE", help="disassemble CODE")
     dis.add_argument(
         "--compiled", action="store_true", help="show the host source the compiled engine generates"

@@ -20,7 +20,7 @@ def add_run_parser(sub) -> argparse.ArgumentParser:
     """Register ``minivm run`` on the command line's sub-parsers."""
     run = sub.add_parser("run", help="run a program", description="Run a minivm program.")
     source = run.add_mutually_exclusive_group(required=True)
-    source.add_argument("file", nargs="?", help="the .mv file to run")
+    source.add_argument("file", nargs="?", help="the .mv file to run (- reads standard input)")
     source.add_argument("-c", dest="code", metavar="CODE", help="run CODE instead of a file")
     add_vm_options(run)
     add_observe_options(run)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import sys
 
 # Exit status, as ``minivm/cli.py`` documents it.
 EXIT_OK, EXIT_RUNTIME, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
@@ -28,7 +29,8 @@ class UsageError(Exception):
 
 
 def read_source(args: argparse.Namespace) -> tuple[str, str]:
-    """(file name, text) from ``FILE`` (``args.file``) or ``-c`` (``args.code``); raises
+    """(file name, text) from ``FILE`` (``args.file``; ``-`` is standard input, called
+    ``<stdin>`` in messages) or ``-c`` (``args.code``); raises
     ``SourceError`` for text that is not UTF-8, ``UsageError`` for a file that cannot be read."""
     from minivm.frontend.parser import decode_source
 
@@ -41,6 +43,11 @@ def read_source(args: argparse.Namespace) -> tuple[str, str]:
             return "<string>", decode_source(os.fsencode(args.code), "<string>")
         return "<string>", args.code
     path = args.file
+    if path == "-":
+        # As `python -`: the program comes from standard input, named as Python names it.
+        stdin = getattr(sys.stdin, "buffer", None)
+        data = stdin.read() if stdin is not None else sys.stdin.read().encode("utf-8")
+        return "<stdin>", decode_source(data, "<stdin>")
     try:
         with open(path, "rb") as handle:
             data = handle.read()

@@ -16,7 +16,7 @@ from minivm.bytecode.fusion import fuse
 from minivm.bytecode.verify import max_stack_depth
 from minivm.errors import SourceError
 from minivm.frontend import nodes as n
-from minivm.frontend.parser import parse
+from minivm.frontend.parser import MAX_NESTING, parse
 from minivm.frontend.scopes import FunctionScope, Reference, Resolution, Variable, resolve
 from minivm.source import SourceFile
 
@@ -377,8 +377,10 @@ class Compiler:
         return fc.finish(node.params)
 
 
-def compile_source(source: str, file: str = "<input>", interactive: bool = False) -> CodeObject:
+def compile_source(
+    source: str, file: str = "<input>", interactive: bool = False, max_nesting: int = MAX_NESTING
+) -> CodeObject:
     """Parse and compile ``source``; raises ``SourceError`` for bad input. ``interactive``:
-    see ``Compiler.compile_program``."""
+    see ``Compiler.compile_program``; ``max_nesting``: see ``parser.parse``."""
     source_file = SourceFile(file, source)
-    return Compiler(source_file).compile_program(parse(source_file), interactive)
+    return Compiler(source_file).compile_program(parse(source_file, max_nesting=max_nesting), interactive)

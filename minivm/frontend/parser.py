@@ -36,6 +36,10 @@ MAX_INT_LITERAL_DIGITS = 100_000
 # per level, within the host recursion limit the command line sets); each operator of a
 # chain like `1 + 1 + ... + 1` is one level, as in Python's own compiler.
 MAX_NESTING = 20_000
+# Host frames the compiler may spend per level at most (measured: 2 for brackets and operator
+# chains, 2.3 for nested function literals), with room to spare: a stack that affords fewer
+# frames than MAX_NESTING levels need lowers the limit (``nesting_limit``).
+FRAMES_PER_LEVEL = 4
 
 _ESCAPES = {"n": "\n", "t": "\t", "\\": "\\", '"': '"'}
 
@@ -300,9 +304,10 @@ def _translator() -> SyntaxErrorTranslator:
     return SyntaxErrorTranslator(_lark_parser().terminals)
 
 
-def parse(source: str | SourceFile, file: str = "<input>") -> n.Program:
+def parse(source: str | SourceFile, file: str = "<input>", max_nesting: int = MAX_NESTING) -> n.Program:
     """Parse ``source`` (a ``SourceFile``, or text named ``file``) into a ``Program``; raise
-    ``SourceError`` with a position on bad input."""
+    ``SourceError`` with a position on bad input, including a tree more than ``max_nesting``
+    levels deep (``MAX_NESTING`` unless the caller's host stack affords less)."""
     if not isinstance(source, SourceFile):
         source = SourceFile(file, source)
     try:
@@ -314,8 +319,15 @@ def parse(source: str | SourceFile, file: str = "<input>") -> n.Program:
         program = _TreeBuilder(source).transform(tree)
     except VisitError as exc:  # lark wraps what a rule method raised
         raise exc.orig_exc from None
-    _check_nesting(program, source)
+    _check_nesting(program, source, max_nesting)
     return program
+
+
+def nesting_limit(recursion_limit: int) -> int:
+    """The deepest tree (levels) the compiler can walk within ``recursion_limit`` host frames:
+    ``MAX_NESTING``, or less on a small stack (a process under ``ulimit -v`` compiles on one,
+    see ``frontend/room.py``), so that a deep program is a syntax error, not a host crash."""
+    return max(1, min(MAX_NESTING, recursion_limit // FRAMES_PER_LEVEL))
 
 
 def is_incomplete(source: str) -> bool:
@@ -333,16 +345,16 @@ def is_incomplete(source: str) -> bool:
     return False
 
 
-def _check_nesting(program: n.Program, source: SourceFile) -> None:
-    """Reject a tree deeper than ``MAX_NESTING`` (walked without recursion) with a syntax
+def _check_nesting(program: n.Program, source: SourceFile, limit: int) -> None:
+    """Reject a tree deeper than ``limit`` levels (walked without recursion) with a syntax
     error at the first node, in source order, that is too deep."""
     stack: list[tuple[n.Node, int]] = [(program, 0)]
     while stack:
         node, depth = stack.pop()
-        if depth > MAX_NESTING:
+        if depth > limit:
             raise SourceError.at(
                 "syntax error",
-                f"nesting too deep (more than {MAX_NESTING} levels of nested expressions "
+                f"nesting too deep (more than {limit} levels of nested expressions "
                 "and blocks)",
                 source,
                 node.line,

@@ -1,7 +1,8 @@
 """Room for the compiler: the one part of minivm that recurses on the host.
 
 Parsing, name resolution and compiling walk the syntax tree recursively, so a deeply nested
-program (up to the parser's ``MAX_NESTING``, 20,000 levels) needs a deep host stack. The
+program (up to the parser's ``MAX_NESTING``, 20,000 levels; fewer on a fallback stack, see
+``parser.nesting_limit``) needs a deep host stack. The
 compiler gets a thread of its own with a large stack and a raised host recursion limit, and
 nothing else does (guest threads run with the host's defaults, see ``runtime/machine.py``).
 The command line and the Python API (``minivm.compile``) both compile through here.
@@ -65,7 +66,14 @@ def with_big_stack(function: Callable[[], object]) -> object:
 
 def compile_with_room(source: str, file: str = "<input>", interactive: bool = False) -> CodeObject:
     """``compile_source`` on a thread with room for deep nesting; raises what it raises
-    (``SourceError`` for bad source). ``interactive``: as ``compile_source`` (the REPL)."""
+    (``SourceError`` for bad source, also for nesting deeper than the stack it got affords).
+    ``interactive``: as ``compile_source`` (the REPL)."""
     from minivm.frontend.compiler import compile_source
+    from minivm.frontend.parser import nesting_limit
 
-    return with_big_stack(lambda: compile_source(source, file, interactive))
+    def body() -> CodeObject:
+        # On a fallback stack the recursion limit is lower, and so is the nesting it affords:
+        # beyond it the walk would end in the host's RecursionError, a minivm bug to the user.
+        return compile_source(source, file, interactive, nesting_limit(sys.getrecursionlimit()))
+
+    return with_big_stack(body)

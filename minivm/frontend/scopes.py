@@ -285,15 +285,17 @@ class _Resolver(n.Visitor):
         self._reference(node)
 
     def visit_FnExpr(self, node: n.FnExpr) -> None:
-        outer_function, outer_scopes = self._function, self._scopes
+        outer_function = self._function
         self._function = self._new_function(outer_function)
         self.functions[id(node)] = self._function
         # The function sees the enclosing scopes; its own body block holds the parameters.
-        self._scopes = list(outer_scopes)
+        # Pushed on the one stack (not a copy of it per function, which costs memory by the
+        # square of the nesting: 6,000 nested function literals took 190 MB to compile).
         self._push_block(node.body, node.params, owner=node)
         for stmt in node.body.body:
             self.visit(stmt)
-        self._function, self._scopes = outer_function, outer_scopes
+        self._scopes.pop()
+        self._function = outer_function
 
     # -- the result
     def _freeze(self, main: _Function) -> Resolution:

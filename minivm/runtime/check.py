@@ -28,7 +28,7 @@ from collections.abc import Callable
 from time import perf_counter_ns
 from typing import TYPE_CHECKING
 
-from minivm.errors import GuestError, ThreadAbort
+from minivm.errors import GuestError, ThreadAbort, count_of
 from minivm.runtime.interpreter import FRAME_CODE, FRAME_PC, call_chain
 
 if TYPE_CHECKING:
@@ -40,7 +40,7 @@ if TYPE_CHECKING:
 def step_limit_error(thread: GuestThread, limit: int) -> GuestError:
     """The step-limit error, its chain ending at the instruction the thread was about to run
     (the usual chain names the instruction that raised, which here has not run yet)."""
-    error = GuestError(f"step limit exceeded: {limit} instructions (--max-steps)")
+    error = GuestError(f"step limit exceeded: {count_of(limit, 'instruction')} (--max-steps)")
     error.thread_id = thread.tid
     error.chain = call_chain(thread.frames, about_to_run=True)
     return error

@@ -91,7 +91,7 @@ from minivm.bytecode.opcodes import (
     STORE_LOCAL,
     SUB,
 )
-from minivm.errors import CallSite, GuestError
+from minivm.errors import CallSite, GuestError, count_of
 from minivm.runtime import operations as ops
 from minivm.runtime.values import (
     HEAP_TYPES,
@@ -136,6 +136,11 @@ def new_frame(function: Function, args: list) -> Frame:
     if missing:
         local_values += [UNSET] * missing
     return make_frame(code, function, local_values)
+
+
+def recursion_error(limit: int) -> GuestError:
+    """``maximum recursion depth exceeded (limit 1000 calls)``, on both engines."""
+    return GuestError(f"maximum recursion depth exceeded (limit {count_of(limit, 'call')})")
 
 
 def arity_error(function, given: int) -> GuestError:
@@ -281,9 +286,7 @@ def execute(vm: Machine, thread: GuestThread, frames: list[Frame] | None = None,
                     if arg != code.nparams:
                         raise arity_error(function, arg)
                     if len(frames) > room:  # the main frame is not a call
-                        raise GuestError(
-                            f"maximum recursion depth exceeded (limit {recursion_limit} calls)"
-                        )
+                        raise recursion_error(recursion_limit)
                     if arg == 1:  # the commonest call: two pops beat a slice and a del
                         args = [stack.pop()]
                         stack.pop()

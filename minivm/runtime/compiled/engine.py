@@ -33,6 +33,7 @@ from minivm.runtime.interpreter import (
     execute,
     host_limit_error,
     new_frame,
+    recursion_error,
     store_cell,
     unset_error,
 )
@@ -122,7 +123,7 @@ class CompiledEngine:
 
     def recursion_error(self) -> GuestError:
         """Raised by a host function's first line, on behalf of its caller."""
-        return GuestError(f"maximum recursion depth exceeded (limit {self.limit} calls)")
+        return recursion_error(self.limit)
 
     # -- calls
     def resolve(self, function: object, count: int, site: Site):
