@@ -84,6 +84,29 @@ def run_minivm(*args: str, timeout: float = 60, input_text: str | None = None):
     )
 
 
+def run_cli_without_polls(monkeypatch, *argv: str) -> tuple[int, str, str]:
+    """``minivm run ARGV`` in this process, with every GIL wait's abort poll at ten minutes:
+    status, stdout, stderr. A run that ends does so because the VM acted at once (a deadlock
+    found as the last thread blocked, an abort waking every waiter), not because a poll came
+    round; one that needed a poll hangs until the test's timeout. Tests of "reported at once,
+    never waited out" use it instead of a bound on the wall time of a fresh process, which
+    measured the host: on the loaded 2-core machine a low-priority process took up to 25 s
+    just to start."""
+    import contextlib
+    import io
+
+    from minivm.cli import build_parser
+    from minivm.gil.policies import TicksPolicy, TimedPolicy
+
+    monkeypatch.setattr(TicksPolicy, "ABORT_POLL_S", 600.0)
+    monkeypatch.setattr(TimedPolicy, "ABORT_POLL_S", 600.0)
+    args = build_parser("run").parse_args(["run", *argv])
+    out, err = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        status = args.handler(args)
+    return status, out.getvalue(), err.getvalue()
+
+
 def check_golden(path: Path, extra_args: tuple[str, ...] = ()):
     """Run ``path`` and assert everything its directives promise; returns the run."""
     expect = read_expectation(path)

@@ -17,7 +17,7 @@ import time
 from collections import deque
 
 import pytest
-from golden import ROOT, run_minivm
+from golden import ROOT, run_cli_without_polls, run_minivm
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -542,27 +542,6 @@ DEADLOCKS = {
         "thread 2 waits for a lock held by thread 1\n",
     ),
 }
-
-
-def run_cli_without_polls(monkeypatch, *argv: str) -> tuple[int, str, str]:
-    """``minivm run ARGV`` in this process, with every GIL wait's abort poll at ten minutes:
-    status, stdout, stderr. A run that ends does so because the VM acted at once (a deadlock
-    found as the last thread blocked, an abort waking every waiter), not because a poll came
-    round; one that needed a poll hangs until the test's timeout. (A bound on the wall time of
-    a fresh process measured the host instead: on a loaded machine, the start-up alone of a
-    process at low priority took up to 25 s.)"""
-    import contextlib
-
-    from minivm.cli import build_parser
-    from minivm.gil.policies import TicksPolicy, TimedPolicy
-
-    monkeypatch.setattr(TicksPolicy, "ABORT_POLL_S", 600.0)
-    monkeypatch.setattr(TimedPolicy, "ABORT_POLL_S", 600.0)
-    args = build_parser("run").parse_args(["run", *argv])
-    out, err = io.StringIO(), io.StringIO()
-    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
-        status = args.handler(args)
-    return status, out.getvalue(), err.getvalue()
 
 
 @pytest.mark.timeout(30)
