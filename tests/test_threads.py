@@ -980,7 +980,9 @@ def test_race_free_programs_print_the_same_under_every_policy(spec, intervals):
 @pytest.mark.timeout(300)
 def test_heap_audit_fails_when_threads_race_without_a_gil(tmp_path):
     """Under `none`, four threads storing fresh lists and maps into shared containers lose
-    reference-count updates; the audit notices (in at least one of five attempts)."""
+    reference-count updates; the audit notices. A lost update needs a host switch at the wrong
+    moment, which no run is sure to have (on one loaded core, half the runs had none), so the
+    program runs until the audit catches one; the test's timeout bounds the attempts."""
     path = write(
         tmp_path,
         "hammer.mv",
@@ -1003,18 +1005,15 @@ for t in ts { join(t); }
 print("done");
 """,
     )
-    reports = []
-    for _ in range(5):
+    while True:
         result = run_minivm("run", "--policy", "none", "--heap-check", path, timeout=120)
         assert result.stdout == "done\n"
         assert "Traceback" not in result.stderr
-        reports.append(result.stderr)
         if "wrong reference counts" in result.stderr:
             assert "heap audit:" in result.stderr
             assert result.returncode == 1
             break
-    else:
-        pytest.fail(f"the heap audit never caught the race: {reports}")
+        assert result.stderr.startswith("heap audit: ok") and result.returncode == 0, result.stderr
     # The same program under a GIL keeps every count right.
     result = run_minivm("run", "--policy", "fifo", "--heap-check", path, timeout=120)
     assert result.returncode == 0
