@@ -33,7 +33,7 @@ from collections import Counter
 from pathlib import Path
 
 import pytest
-from golden import GIL_POLICIES, ROOT, run_cli_without_polls, run_minivm
+from golden import GIL_POLICIES, ROOT, popen_interruptible, run_cli_without_polls, run_minivm
 
 ALL_POLICIES = (*GIL_POLICIES, "none")
 SOAK_SECONDS = float(os.environ.get("MINIVM_SOAK_SECONDS", "10"))
@@ -875,7 +875,7 @@ def test_each_deadlock_program_deadlocks_in_the_same_way_under_any_schedule(tmp_
 
 def _popen(code: str, *options: str) -> subprocess.Popen:
     env = dict(os.environ, PYTHONIOENCODING="utf-8", PYTHONUNBUFFERED="1")
-    return subprocess.Popen(
+    return popen_interruptible(
         [sys.executable, "-m", "minivm", "run", *options, "-c", code],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
@@ -1421,7 +1421,7 @@ def test_ctrl_c_during_start_up_exits_130_without_a_traceback():
         delays = [0.01 * i * scale for i in range(2, 41, 2)]
         processes = []
         for delay in delays:
-            process = subprocess.Popen(
+            process = popen_interruptible(
                 [sys.executable, "-m", "minivm", "run", "-c", code],
                 stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, env=env, cwd=ROOT,
             )  # fmt: skip

@@ -17,7 +17,7 @@ import time
 from collections import deque
 
 import pytest
-from golden import ROOT, run_cli_without_polls, run_minivm
+from golden import ROOT, popen_interruptible, run_cli_without_polls, run_minivm
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -1076,7 +1076,7 @@ sleep(100);
 )  # fmt: skip
 def test_ctrl_c_interrupts(tmp_path, program, policy):
     path = write(tmp_path, "spin.mv", program)
-    proc = subprocess.Popen(
+    proc = popen_interruptible(
         [sys.executable, "-m", "minivm", "run", "--policy", policy, path],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
