@@ -18,8 +18,10 @@ from __future__ import annotations
 import os
 import re
 import shlex
+import signal
 import subprocess
 import sys
+import threading
 from pathlib import Path
 
 import attrs
@@ -82,6 +84,49 @@ def run_minivm(*args: str, timeout: float = 60, input_text: str | None = None):
         input=input_text,
         cwd=ROOT,
     )
+
+
+def popen_interruptible(command: list[str], **options) -> subprocess.Popen:
+    """``subprocess.Popen(command, **options)`` whose process starts with SIGINT at its default,
+    so that Python installs its handler there and a test's ``send_signal(SIGINT)`` is a Ctrl-C.
+
+    A process started in the background by a non-interactive shell (``cmd &``, ``nohup``, a CI
+    runner that does so) has SIGINT ignored, and an ignored signal stays ignored across
+    ``exec``: the child then installs no handler, drops the test's SIGINT, and the Ctrl-C test
+    hangs (every one of them did, run that way, on both hosts). A signal with a handler is
+    reset to its default across ``exec``, so while the child starts this process handles
+    SIGINT (from the main thread, where Python allows it)."""
+    ignored = signal.getsignal(signal.SIGINT) is signal.SIG_IGN
+    if not ignored or threading.current_thread() is not threading.main_thread():
+        return subprocess.Popen(command, **options)
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        return subprocess.Popen(command, **options)
+    finally:
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
+def run_cli_without_polls(monkeypatch, *argv: str) -> tuple[int, str, str]:
+    """``minivm run ARGV`` in this process, with every GIL wait's abort poll at ten minutes:
+    status, stdout, stderr. A run that ends does so because the VM acted at once (a deadlock
+    found as the last thread blocked, an abort waking every waiter), not because a poll came
+    round; one that needed a poll hangs until the test's timeout. Tests of "reported at once,
+    never waited out" use it instead of a bound on the wall time of a fresh process, which
+    measured the host: on the loaded 2-core machine a low-priority process took up to 25 s
+    just to start."""
+    import contextlib
+    import io
+
+    from minivm.cli import build_parser
+    from minivm.gil.policies import TicksPolicy, TimedPolicy
+
+    monkeypatch.setattr(TicksPolicy, "ABORT_POLL_S", 600.0)
+    monkeypatch.setattr(TimedPolicy, "ABORT_POLL_S", 600.0)
+    args = build_parser("run").parse_args(["run", *argv])
+    out, err = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        status = args.handler(args)
+    return status, out.getvalue(), err.getvalue()
 
 
 def check_golden(path: Path, extra_args: tuple[str, ...] = ()):

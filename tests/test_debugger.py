@@ -11,7 +11,7 @@ import sys
 import textwrap
 
 import pytest
-from golden import ROOT, run_minivm
+from golden import ROOT, popen_interruptible, run_minivm
 
 ENV = dict(os.environ, PYTHONIOENCODING="utf-8", PYTHONPATH=str(ROOT))
 LOST_UPDATE = """\
@@ -279,7 +279,7 @@ def test_ctrl_c_during_a_step_that_waits_stops_the_program_with_status_130(tmp_p
     import time
 
     (tmp_path / "demo.mv").write_text("fn f() { sleep(100); }\nlet t = spawn f();\njoin(t);\n")
-    proc = subprocess.Popen(
+    proc = popen_interruptible(
         [sys.executable, "-m", "minivm", "debug", "demo.mv"], env=ENV, cwd=tmp_path, text=True,
         stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
     )  # fmt: skip

@@ -152,6 +152,7 @@ def test_experiment_api_refuses_no_repeats():
         experiment("print(1);", repeat=0)
 
 
+@pytest.mark.timeout(60)
 def test_experiment_says_which_runs_failed(tmp_path):
     # The program's output is discarded, so a failing program used to give exit status 1
     # and not one word about it.

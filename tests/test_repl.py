@@ -10,7 +10,7 @@ import textwrap
 import time
 
 import pytest
-from golden import ROOT
+from golden import ROOT, popen_interruptible
 
 from minivm.frontend.parser import is_incomplete
 
@@ -174,7 +174,7 @@ def test_spawned_threads_run_while_the_prompt_waits(policy):
 
 @pytest.mark.timeout(60)
 def test_ctrl_c_interrupts_a_running_input_and_the_session_goes_on():
-    proc = subprocess.Popen(
+    proc = popen_interruptible(
         [sys.executable, "-m", "minivm", "repl"], env=ENV, text=True,
         stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
     )  # fmt: skip

@@ -33,7 +33,7 @@ from collections import Counter
 from pathlib import Path
 
 import pytest
-from golden import GIL_POLICIES, ROOT, run_minivm
+from golden import GIL_POLICIES, ROOT, popen_interruptible, run_cli_without_polls, run_minivm
 
 ALL_POLICIES = (*GIL_POLICIES, "none")
 SOAK_SECONDS = float(os.environ.get("MINIVM_SOAK_SECONDS", "10"))
@@ -741,14 +741,14 @@ def test_recursion_limit_option(tmp_path):
 @pytest.mark.timeout(60)
 @pytest.mark.parametrize("policy", ALL_POLICIES)
 def test_max_steps_stops_a_runaway_loop(policy):
-    started = time.monotonic()
+    # The step limit ends the loop; the test's timeout guards against it not (a bound of 30 s
+    # on the wall time of a fresh process measured the host).
     result = run_code("print(1);\nwhile true { }\n", "--policy", policy, "--max-steps", "100000")
     assert_no_traceback(result)
     assert result.returncode == 1
     assert result.stdout == "1\n"
     assert result.stderr.startswith("error in thread 0: step limit exceeded: 100000 instructions (--max-steps)")
     assert "<string>:" in result.stderr and " in <main>" in result.stderr
-    assert time.monotonic() - started < 30
 
 
 @pytest.mark.timeout(60)
@@ -866,16 +866,15 @@ DEADLOCKS = {
 @pytest.mark.timeout(60)
 @pytest.mark.parametrize("policy", ALL_POLICIES)
 @pytest.mark.parametrize("name", sorted(DEADLOCKS))
-def test_deadlock_is_reported_not_waited_out(policy, name):
+def test_deadlock_is_reported_not_waited_out(policy, name, monkeypatch):
+    # In this process, with the GIL waits' abort polls at ten minutes: only a report made as
+    # the last thread blocks ends the run (a bound of 3 s on a fresh process measured the host).
     code, detail = DEADLOCKS[name]
-    started = time.monotonic()
-    result = run_code(code, "--policy", policy, timeout=30)
-    elapsed = time.monotonic() - started
-    assert_no_traceback(result)
-    assert result.returncode == 1
-    assert result.stderr.startswith("error: deadlock: every live thread is blocked: "), result.stderr
-    assert detail in result.stderr
-    assert elapsed < 3, f"a deadlock took {elapsed:.1f} s to report"
+    status, _out, err = run_cli_without_polls(monkeypatch, "--policy", policy, "-c", code)
+    assert "Traceback" not in err and "internal error" not in err, err
+    assert status == 1
+    assert err.startswith("error: deadlock: every live thread is blocked: "), err
+    assert detail in err
 
 
 @pytest.mark.timeout(120)
@@ -896,7 +895,7 @@ def test_each_deadlock_program_deadlocks_in_the_same_way_under_any_schedule(tmp_
 
 def _popen(code: str, *options: str) -> subprocess.Popen:
     env = dict(os.environ, PYTHONIOENCODING="utf-8", PYTHONUNBUFFERED="1")
-    return subprocess.Popen(
+    return popen_interruptible(
         [sys.executable, "-m", "minivm", "run", *options, "-c", code],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
@@ -906,9 +905,10 @@ def _popen(code: str, *options: str) -> subprocess.Popen:
     )
 
 
-def _interrupt_when_ready(code: str, *options: str) -> tuple[int | None, float, str, str]:
-    """Start ``code``, wait for it to print ``ready``, send SIGINT; (status, seconds to
-    exit after the signal, stdout, stderr). Status None: it did not exit within 10 s."""
+def _interrupt_when_ready(code: str, *options: str) -> tuple[int, str, str]:
+    """Start ``code``, wait for it to print ``ready``, send SIGINT; (status, stdout, stderr)
+    once it has exited. (Bounds of 2 s on the exit and 10 s on the wait, on the loaded 2-core
+    machine, measured the host, not the VM.)"""
     process = _popen(code, *options)
     ready = threading.Event()
     out: list[str] = []
@@ -927,18 +927,16 @@ def _interrupt_when_ready(code: str, *options: str) -> tuple[int | None, float, 
     for reader in readers:
         reader.start()
     try:
-        assert ready.wait(30), "the program never said it was ready"
+        while not ready.wait(0.1):
+            assert process.poll() is None, f"the program ended before it was ready: {''.join(err)}"
         time.sleep(0.3)  # let it settle into spinning, sleeping or blocking
-        sent = time.monotonic()
         process.send_signal(signal.SIGINT)
-        try:
-            status = process.wait(10)
-        except subprocess.TimeoutExpired:
-            return None, time.monotonic() - sent, "".join(out), "".join(err)
-        elapsed = time.monotonic() - sent
+        # No bound of its own on the exit (the test's timeout is the guard against a hang):
+        # none of these programs can end by itself, so an exit is the signal's doing.
+        status = process.wait()
         for reader in readers:
-            reader.join(5)
-        return status, elapsed, "".join(out), "".join(err)
+            reader.join()
+        return status, "".join(out), "".join(err)
     finally:
         if process.poll() is None:
             process.kill()
@@ -950,9 +948,11 @@ CTRL_C = {
         'fn spin() { while true { } }\nspawn spin();\nspawn spin();\nprint("ready");\nwhile true { }\n'
     ),
     "threads_sleeping": 'fn nap() { sleep(60); }\nspawn nap();\nspawn nap();\nprint("ready");\nsleep(60);\n',
+    # Main waits until the other thread holds the lock (after a fixed sleep, on a busy machine,
+    # main could take it first and end: a deadlock reported before the Ctrl-C).
     "main_blocked_on_lock": (
-        "let l = lock();\nfn hold() { acquire(l); sleep(60); }\nspawn hold();\nsleep(0.1);\n"
-        'print("ready");\nacquire(l);\n'
+        "let l = lock();\nlet held = false;\nfn hold() { acquire(l); held = true; sleep(60); }\nspawn hold();\n"
+        'while not held { sleep(0.001); }\nprint("ready");\nacquire(l);\n'
     ),
     "main_blocked_on_join": 'fn nap() { sleep(60); }\nlet t = spawn nap();\nprint("ready");\njoin(t);\n',
     "children_blocked_main_spinning": (
@@ -968,9 +968,8 @@ CTRL_C = {
 @pytest.mark.timeout(60)
 @pytest.mark.parametrize("name", sorted(CTRL_C))
 def test_ctrl_c_ends_the_run_with_130(name):
-    status, elapsed, _out, err = _interrupt_when_ready(CTRL_C[name])
+    status, _out, err = _interrupt_when_ready(CTRL_C[name])
     assert status == 130, (status, err[-2000:])
-    assert elapsed < 2, f"exit took {elapsed:.1f} s after Ctrl-C"
     assert "Traceback" not in err, err
     assert "minivm: interrupted" in err
 
@@ -978,9 +977,8 @@ def test_ctrl_c_ends_the_run_with_130(name):
 @pytest.mark.timeout(60)
 @pytest.mark.parametrize("policy", ALL_POLICIES)
 def test_ctrl_c_with_spinning_threads_under_every_policy(policy):
-    status, elapsed, _out, err = _interrupt_when_ready(CTRL_C["threads_spinning"], "--policy", policy)
+    status, _out, err = _interrupt_when_ready(CTRL_C["threads_spinning"], "--policy", policy)
     assert status == 130, (status, err[-2000:])
-    assert elapsed < 2, f"exit took {elapsed:.1f} s after Ctrl-C"
     assert "Traceback" not in err, err
 
 
@@ -1005,18 +1003,18 @@ def test_failing_thread_among_running_ones_ends_properly(policy):
 
 @pytest.mark.timeout(60)
 @pytest.mark.parametrize("policy", ALL_POLICIES)
-def test_main_thread_error_ends_the_run_at_once(policy):
+def test_main_thread_error_ends_the_run_at_once(policy, monkeypatch):
+    # A sleeper with a minute to go and a spinner: with the GIL waits' abort polls at ten
+    # minutes, only the abort's own wake-ups end this run before the test's timeout (a bound
+    # of 5 s on a fresh process measured the host).
     code = (
         "fn nap() { sleep(60); }\nfn spin() { while true { } }\nspawn nap();\nspawn spin();\n"
         'print("before");\nsleep(0.05);\nlet x = 1 / 0;\nprint("never");\n'
     )
-    started = time.monotonic()
-    result = run_code(code, "--policy", policy, timeout=30)
-    assert_no_traceback(result)
-    assert result.returncode == 1
-    assert result.stdout == "before\n"
-    assert result.stderr.startswith("error in thread 0: division by zero"), result.stderr
-    assert time.monotonic() - started < 5
+    status, out, err = run_cli_without_polls(monkeypatch, "--policy", policy, "-c", code)
+    assert "Traceback" not in err and "internal error" not in err, err
+    assert (status, out) == (1, "before\n")
+    assert err.startswith("error in thread 0: division by zero"), err
 
 
 # --------------------------------------------------------------------------------------
@@ -1435,32 +1433,33 @@ def test_unencodable_output_is_written_escaped():
 def test_ctrl_c_during_start_up_exits_130_without_a_traceback():
     env = dict(os.environ, PYTHONIOENCODING="utf-8")
     code = "while true { }"
-    delays = [0.01 * i for i in range(2, 41, 2)]  # 20 ms .. 400 ms after launch
-    processes = []
-    for delay in delays:
-        process = subprocess.Popen(
-            [sys.executable, "-m", "minivm", "run", "-c", code],
-            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, env=env, cwd=ROOT,
-        )  # fmt: skip
-        processes.append((time.monotonic() + delay, process))
-    for due, process in processes:
-        time.sleep(max(0.0, due - time.monotonic()))
-        process.send_signal(signal.SIGINT)
     tracebacks = 0
     statuses = []
-    for _due, process in processes:
-        try:
-            _out, err = process.communicate(timeout=30)
-        except subprocess.TimeoutExpired:
-            process.kill()
+    # 20 ms .. 400 ms after launch; on a loaded machine start-up takes seconds and every one of
+    # those interrupts can land before minivm runs, so the delays grow until one lands in it.
+    for scale in (1, 4, 16, 64):
+        delays = [0.01 * i * scale for i in range(2, 41, 2)]
+        processes = []
+        for delay in delays:
+            process = popen_interruptible(
+                [sys.executable, "-m", "minivm", "run", "-c", code],
+                stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, env=env, cwd=ROOT,
+            )  # fmt: skip
+            processes.append((time.monotonic() + delay, process))
+        for due, process in processes:
+            time.sleep(max(0.0, due - time.monotonic()))
+            process.send_signal(signal.SIGINT)
+        for _due, process in processes:
             _out, err = process.communicate()
-        if "Traceback" in err and "/minivm/" not in err.replace("\\", "/"):
-            # Python itself was still starting (site, runpy finding minivm.__main__): no minivm
-            # code had run yet, so that interrupt is the interpreter's to report.
-            continue
-        tracebacks += "Traceback" in err
-        statuses.append(process.returncode)
-    assert tracebacks == 0, f"{tracebacks} of {len(delays)} early interrupts showed a traceback"
+            if "Traceback" in err and "/minivm/" not in err.replace("\\", "/"):
+                # Python itself was still starting (site, runpy finding minivm.__main__): no
+                # minivm code had run yet, so that interrupt is the interpreter's to report.
+                continue
+            tracebacks += "Traceback" in err
+            statuses.append(process.returncode)
+        if 130 in statuses:
+            break
+    assert tracebacks == 0, f"{tracebacks} early interrupts showed a traceback"
     # -SIGINT: the signal came before the interpreter had even set up its handler, so the
     # process ended the Unix way, before any Python (let alone minivm) code ran.
     assert set(statuses) <= {130, -signal.SIGINT}, statuses
