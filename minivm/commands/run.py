@@ -136,7 +136,9 @@ def cmd_run(args: argparse.Namespace) -> int:
         except OSError as exc:  # the disk filled up since the check before the run
             from minivm.outputs import cannot_write_message
 
-            problems += filter(None, [cannot_write_message(args.record, exc)])
+            message = cannot_write_message(args.record, exc)
+            if message:  # empty: standard output's reader went away, nothing to say
+                problems.append(message)
             problem = None
         if problem:
             print(problem, file=sys.stderr)
